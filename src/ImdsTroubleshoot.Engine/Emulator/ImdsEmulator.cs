@@ -1,0 +1,489 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using ImdsTroubleshoot.Engine.Http;
+using ImdsTroubleshoot.Engine.Net;
+
+namespace ImdsTroubleshoot.Engine.Emulator;
+
+/// <summary>How and where to start an emulator.</summary>
+public sealed class EmulatorOptions
+{
+    /// <summary>Addresses to listen on; default 127.0.0.1.</summary>
+    public IReadOnlyList<IPAddress> Addresses { get; init; } = new[] { IPAddress.Loopback };
+
+    /// <summary>Port; 0 picks a free one (the same port is then used for every address).</summary>
+    public int Port { get; init; }
+
+    /// <summary>A named network namespace (<c>ip netns</c>) to open the listeners in; null for this one.</summary>
+    public string? NetworkNamespace { get; init; }
+
+    public string? Name { get; init; }
+
+    public string? ScenarioName { get; init; }
+
+    public EmulatorSettings Settings { get; init; } = new();
+
+    public InstanceContent? Content { get; init; }
+
+    public TimeProvider? TimeProvider { get; init; }
+
+    /// <summary>A client must send a whole request line and headers within this time, else it is disconnected.</summary>
+    public TimeSpan RequestReadTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a dropped (throttled) connection is held open without an answer.</summary>
+    public TimeSpan DropHoldTime { get; init; } = TimeSpan.FromSeconds(30);
+
+    public int LogCapacity { get; init; } = 10_000;
+}
+
+/// <summary>
+/// An instance metadata service emulator: a small HTTP/1.1 server over raw sockets that behaves as
+/// IMDS-FACTS describes, including the hop limit (IP TTL) of token responses.
+/// </summary>
+public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
+{
+    private static int s_nextId;
+    private readonly List<(Socket Socket, IPEndPoint EndPoint)> _listeners = new();
+    private readonly ConcurrentDictionary<long, Socket> _connections = new();
+    private readonly ConcurrentQueue<ImdsRequestRecord> _log = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _acceptLoops = new();
+    private readonly EmulatorOptions _options;
+    private readonly ImdsRequestHandler _handler;
+    private EmulatorSettings _settings;
+    private long _nextConnection;
+    private long _sequence;
+    private long _requestCount;
+    private int _stopped;
+
+    private ImdsEmulator(EmulatorOptions options)
+    {
+        _options = options;
+        _settings = options.Settings.Validate();
+        var content = options.Content ?? InstanceContent.CreateDefault();
+        _handler = new ImdsRequestHandler(content, options.TimeProvider);
+        Id = Interlocked.Increment(ref s_nextId);
+        Name = string.IsNullOrWhiteSpace(options.Name) ? "imds" + Id.ToString(CultureInfo.InvariantCulture) : options.Name!;
+        Scenario = options.ScenarioName;
+        NetworkNamespace = options.NetworkNamespace;
+        StartTime = DateTimeOffset.Now;
+    }
+
+    public int Id { get; }
+
+    public string Name { get; }
+
+    public string? Scenario { get; }
+
+    public string? NetworkNamespace { get; }
+
+    public DateTimeOffset StartTime { get; }
+
+    public bool Running => Volatile.Read(ref _stopped) == 0;
+
+    public EmulatorSettings Settings => Volatile.Read(ref _settings);
+
+    public InstanceContent Content => _handler.Content;
+
+    public IReadOnlyList<IPEndPoint> Listeners => _listeners.Select(l => l.EndPoint).ToArray();
+
+    /// <summary>The first listener as an http:// URI, ready for clients.</summary>
+    public Uri Endpoint => ToUri(_listeners[0].EndPoint);
+
+    public IReadOnlyList<Uri> Endpoints => _listeners.Select(l => ToUri(l.EndPoint)).ToArray();
+
+    public long RequestCount => Interlocked.Read(ref _requestCount);
+
+    public int ActiveConnections => _connections.Count;
+
+    public static Uri ToUri(IPEndPoint ep) => ep.AddressFamily == AddressFamily.InterNetworkV6
+        ? new Uri($"http://[{ep.Address}]:{ep.Port.ToString(CultureInfo.InvariantCulture)}/")
+        : new Uri($"http://{ep.Address}:{ep.Port.ToString(CultureInfo.InvariantCulture)}/");
+
+    public static ImdsEmulator Start(EmulatorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Addresses.Count == 0)
+        {
+            throw new ArgumentException("At least one address to listen on is needed.", nameof(options));
+        }
+
+        if (options.Port is < 0 or > 65535)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Port, "The port must be between 0 and 65535.");
+        }
+
+        var emulator = new ImdsEmulator(options);
+        try
+        {
+            if (options.NetworkNamespace is { } ns)
+            {
+                Net.NetworkNamespace.Run(ns, () => { emulator.OpenListeners(); return 0; });
+            }
+            else
+            {
+                emulator.OpenListeners();
+            }
+        }
+        catch
+        {
+            emulator.CloseListeners();
+            throw;
+        }
+
+        foreach (var listener in emulator._listeners)
+        {
+            emulator._acceptLoops.Add(Task.Run(() => emulator.AcceptLoopAsync(listener.Socket, listener.EndPoint)));
+        }
+
+        return emulator;
+    }
+
+    private void OpenListeners()
+    {
+        int port = _options.Port;
+        foreach (IPAddress address in _options.Addresses)
+        {
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                if (address.AddressFamily == AddressFamily.InterNetworkV6)
+                {
+                    socket.DualMode = false;
+                }
+
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                socket.Bind(new IPEndPoint(address, port));
+                socket.Listen(512);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+
+            var bound = (IPEndPoint)socket.LocalEndPoint!;
+            port = bound.Port;
+            _listeners.Add((socket, bound));
+        }
+    }
+
+    /// <summary>Changes settings while running; connections already open see the change on their next request.</summary>
+    public EmulatorSettings UpdateSettings(Func<EmulatorSettings, EmulatorSettings> change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        while (true)
+        {
+            EmulatorSettings current = Settings;
+            EmulatorSettings next = change(current).Validate();
+            if (ReferenceEquals(Interlocked.CompareExchange(ref _settings, next, current), current))
+            {
+                return next;
+            }
+        }
+    }
+
+    /// <summary>The request log, oldest first (the newest <see cref="EmulatorOptions.LogCapacity"/> entries).</summary>
+    public IReadOnlyList<ImdsRequestRecord> GetRequestLog() => _log.ToArray();
+
+    public void ClearRequestLog()
+    {
+        while (_log.TryDequeue(out _))
+        {
+        }
+    }
+
+    private async Task AcceptLoopAsync(Socket listener, IPEndPoint endPoint)
+    {
+        CancellationToken ct = _stop.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                // Out of descriptors or a reset during accept: keep serving.
+                try
+                {
+                    await Task.Delay(50, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            _ = Task.Run(() => ServeConnectionAsync(client, endPoint));
+        }
+    }
+
+    private async Task ServeConnectionAsync(Socket socket, IPEndPoint listener)
+    {
+        long id = Interlocked.Increment(ref _nextConnection);
+        var remote = socket.RemoteEndPoint as IPEndPoint;
+        string clientAddress = remote?.Address.ToString() ?? "?";
+        int clientPort = remote?.Port ?? 0;
+        string listenerText = listener.ToString();
+        CancellationToken stopping = _stop.Token;
+
+        if (_connections.Count >= Settings.MaxConnections)
+        {
+            Record(listenerText, clientAddress, clientPort, "-", "-", ImdsRequestKind.Other, false, false, null, 0, "connection limit reached");
+            Abort(socket);
+            return;
+        }
+
+        if (listener.AddressFamily == AddressFamily.InterNetworkV6 && Settings.HttpProtocolIpv6 == FeatureState.Disabled)
+        {
+            Record(listenerText, clientAddress, clientPort, "-", "-", ImdsRequestKind.Other, false, false, null, 0, "IPv6 endpoint disabled (HttpProtocolIpv6)");
+            Abort(socket);
+            return;
+        }
+
+        _connections[id] = socket;
+        socket.NoDelay = true;
+        try
+        {
+            using var stream = new NetworkStream(socket, ownsSocket: false);
+            var reader = new HttpRequestReader(stream);
+            while (!stopping.IsCancellationRequested)
+            {
+                HttpReadResult read;
+                using (var readTimeout = CancellationTokenSource.CreateLinkedTokenSource(stopping))
+                {
+                    readTimeout.CancelAfter(_options.RequestReadTimeout);
+                    try
+                    {
+                        read = await reader.ReadAsync(readTimeout.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+
+                if (read.Status == HttpReadStatus.Closed)
+                {
+                    return;
+                }
+
+                if (read.Status != HttpReadStatus.Request)
+                {
+                    int status = read.Status switch
+                    {
+                        HttpReadStatus.TooLarge => read.Problem!.StartsWith("body", StringComparison.Ordinal) ? 413 : 431,
+                        HttpReadStatus.UnsupportedVersion => 505,
+                        _ => 400,
+                    };
+                    Interlocked.Increment(ref _requestCount);
+                    Record(listenerText, clientAddress, clientPort, "-", "-", ImdsRequestKind.Other, false, false, null, status, read.Problem ?? "malformed request");
+                    await WriteAsync(stream, socket, status, ImdsRequestHandler.ErrorPage(status), "text/html", Array.Empty<KeyValuePair<string, string>>(), head: false, keepAlive: false, hopLimit: null, stopping).ConfigureAwait(false);
+                    return;
+                }
+
+                HttpRequestMessage request = read.Request!;
+                Interlocked.Increment(ref _requestCount);
+                EmulatorSettings settings = Settings;
+                EmulatorResponse response = _handler.Handle(request, settings);
+                bool forwarded = request.HasHeader(ImdsDefaults.ForwardedForHeader);
+                string? agent = request.Header("User-Agent");
+                if (response.Drop)
+                {
+                    Record(listenerText, clientAddress, clientPort, request.Method, request.Target, response.Kind, response.TokenPresented, forwarded, agent, 0, response.Reason);
+                    await HoldAsync(stream, stopping).ConfigureAwait(false);
+                    return;
+                }
+
+                if (settings.Latency > TimeSpan.Zero)
+                {
+                    await Task.Delay(settings.Latency, stopping).ConfigureAwait(false);
+                }
+
+                bool keepAlive = request.KeepAlive;
+                Record(listenerText, clientAddress, clientPort, request.Method, request.Target, response.Kind, response.TokenPresented, forwarded, agent, response.Status, response.Reason);
+                await WriteAsync(stream, socket, response.Status, response.Body, response.ContentType, response.Headers, request.Method == "HEAD", keepAlive, response.HopLimit, stopping).ConfigureAwait(false);
+                if (!keepAlive)
+                {
+                    return;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (SocketException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            _connections.TryRemove(id, out _);
+            try
+            {
+                socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (SocketException)
+            {
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+
+            socket.Dispose();
+        }
+    }
+
+    private async Task HoldAsync(Stream stream, CancellationToken stopping)
+    {
+        // Answer nothing, as dropped packets do; read and discard until the client gives up or the hold ends.
+        using var hold = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        hold.CancelAfter(_options.DropHoldTime);
+        var sink = new byte[4096];
+        try
+        {
+            while (await stream.ReadAsync(sink, hold.Token).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static async Task WriteAsync(Stream stream, Socket socket, int status, string body, string contentType,
+        IReadOnlyList<KeyValuePair<string, string>> headers, bool head, bool keepAlive, int? hopLimit, CancellationToken ct)
+    {
+        byte[] bodyBytes = Encoding.UTF8.GetBytes(body);
+        var sb = new StringBuilder(256);
+        sb.Append("HTTP/1.1 ").Append(status.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(EmulatorResponse.ReasonPhrase(status)).Append("\r\n");
+        if (bodyBytes.Length > 0 || status != 403)
+        {
+            sb.Append("Content-Type: ").Append(contentType).Append("\r\n");
+        }
+
+        sb.Append("Accept-Ranges: none\r\n");
+        sb.Append("Date: ").Append(DateTime.UtcNow.ToString("r", CultureInfo.InvariantCulture)).Append("\r\n");
+        sb.Append("Server: EC2ws\r\n");
+        foreach (var h in headers)
+        {
+            sb.Append(h.Key).Append(": ").Append(h.Value).Append("\r\n");
+        }
+
+        sb.Append("Content-Length: ").Append(bodyBytes.Length.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
+        sb.Append("Connection: ").Append(keepAlive ? "keep-alive" : "close").Append("\r\n\r\n");
+        byte[] headBytes = Encoding.Latin1.GetBytes(sb.ToString());
+
+        if (hopLimit is { } ttl)
+        {
+            // The real service sends token responses with IP TTL = HttpPutResponseHopLimit. It is set on the
+            // connection and left there: a retransmission must not escape with a larger TTL.
+            socket.Ttl = (short)ttl;
+        }
+
+        var payload = new byte[headBytes.Length + (head ? 0 : bodyBytes.Length)];
+        Buffer.BlockCopy(headBytes, 0, payload, 0, headBytes.Length);
+        if (!head)
+        {
+            Buffer.BlockCopy(bodyBytes, 0, payload, headBytes.Length, bodyBytes.Length);
+        }
+
+        using var writeTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        writeTimeout.CancelAfter(TimeSpan.FromSeconds(30));
+        await stream.WriteAsync(payload, writeTimeout.Token).ConfigureAwait(false);
+        await stream.FlushAsync(writeTimeout.Token).ConfigureAwait(false);
+    }
+
+    private static void Abort(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close();
+        }
+        catch (SocketException)
+        {
+            socket.Dispose();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private void Record(string listener, string clientAddress, int clientPort, string method, string path, ImdsRequestKind kind,
+        bool tokenPresented, bool forwardedFor, string? userAgent, int status, string reason)
+    {
+        long sequence = Interlocked.Increment(ref _sequence);
+        _log.Enqueue(new ImdsRequestRecord(sequence, DateTimeOffset.Now, Name, listener, clientAddress, clientPort, method, path, kind, tokenPresented, forwardedFor, userAgent, status, reason));
+        while (_log.Count > _options.LogCapacity && _log.TryDequeue(out _))
+        {
+        }
+    }
+
+    public void Stop()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
+        _stop.Cancel();
+        CloseListeners();
+        foreach (var socket in _connections.Values)
+        {
+            Abort(socket);
+        }
+
+        try
+        {
+            Task.WaitAll(_acceptLoops.ToArray(), TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+        }
+    }
+
+    private void CloseListeners()
+    {
+        foreach (var (socket, _) in _listeners)
+        {
+            socket.Dispose();
+        }
+    }
+
+    public void Dispose() => Stop();
+
+    public ValueTask DisposeAsync()
+    {
+        Stop();
+        return ValueTask.CompletedTask;
+    }
+
+    public override string ToString() => $"{Name} ({string.Join(", ", Endpoints.Select(u => u.ToString()))})";
+}
