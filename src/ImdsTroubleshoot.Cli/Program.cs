@@ -211,6 +211,12 @@ public static class Program
                 _current = null;
             }
 
+            if (Volatile.Read(ref _cancelPresses) > 0)
+            {
+                Console.Error.WriteLine("imds-troubleshoot: stopped.");
+                return ExitCancelled;
+            }
+
             if (_options.Json)
             {
                 Console.Out.WriteLine(JsonOutput.Serialize(collected.Where(o => o.BaseObject is not ErrorRecord).ToList()));

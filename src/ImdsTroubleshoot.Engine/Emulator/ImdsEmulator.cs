@@ -51,6 +51,8 @@ public sealed class EmulatorOptions
 /// </summary>
 public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
 {
+    private const int SolSocket = 1;
+    private const int SoReuseAddr = 2;
     private static int s_nextId;
     private readonly List<(Socket Socket, IPEndPoint EndPoint)> _listeners = new();
     private readonly ConcurrentDictionary<long, Socket> _connections = new();
@@ -161,7 +163,9 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
                     socket.DualMode = false;
                 }
 
-                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                // SO_REUSEADDR only: rebinding past TIME_WAIT is fine, a second listener on the same port is not.
+                // (.NET's ReuseAddress option also sets SO_REUSEPORT on Linux, which would allow that.)
+                socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
                 socket.Bind(new IPEndPoint(address, port));
                 socket.Listen(512);
             }

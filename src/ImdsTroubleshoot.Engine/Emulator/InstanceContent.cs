@@ -185,7 +185,8 @@ public sealed class InstanceContent
         string folderKey = relativePath.Length == 0 || relativePath.EndsWith('/') ? relativePath : relativePath + "/";
         string leafKey = relativePath.TrimEnd('/');
 
-        if (!relativePath.EndsWith('/') && relativePath.Length > 0 && _items.TryGetValue(leafKey, out var leaf))
+        // A value is served with or without a trailing slash: the AWS CLI asks for placement/availability-zone/.
+        if (leafKey.Length > 0 && _items.TryGetValue(leafKey, out var leaf))
         {
             return new ContentResult(ContentResultKind.Value, Render(leaf, now));
         }

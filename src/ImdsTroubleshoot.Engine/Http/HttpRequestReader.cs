@@ -343,6 +343,14 @@ public sealed class HttpRequestReader
             }
         }
 
+        // Collapse runs of slashes: clients join "http://host/" + "/latest/..." differently (the AWS CLI v2
+        // needs the endpoint to end in '/', AWSSDK.Core adds one of its own), and a web server in front of the
+        // real service merges them.
+        while (target.Contains("//", StringComparison.Ordinal))
+        {
+            target = target.Replace("//", "/", StringComparison.Ordinal);
+        }
+
         return target;
     }
 }
