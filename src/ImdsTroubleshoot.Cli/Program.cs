@@ -170,7 +170,7 @@ public static class Program
             string endpoint = started[0].Properties["Endpoint"].Value.ToString()!;
             // Every client in this process, ours and the AWS SDK's, now talks to the emulator.
             Environment.SetEnvironmentVariable("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint);
-            host.CliUI.WriteVerboseOrNote($"Using the embedded IMDS emulator, scenario {_options.Emulator}, at {endpoint} (AWS_EC2_METADATA_SERVICE_ENDPOINT).");
+            Console.Error.WriteLine($"imds-troubleshoot: using the embedded IMDS emulator, scenario {_options.Emulator}, at {endpoint} (AWS_EC2_METADATA_SERVICE_ENDPOINT).");
             return ExitOk;
         }
 
@@ -302,11 +302,6 @@ public static class Program
 
         private static string QuoteLiteral(string s) => "'" + s.Replace("'", "''", StringComparison.Ordinal) + "'";
     }
-}
-
-internal static class HostNotes
-{
-    public static void WriteVerboseOrNote(this CliHostUserInterface ui, string message) => ui.WriteVerboseLine(message);
 }
 
 /// <summary>Finds the module this host runs: next to the program, or where IMDS_TROUBLESHOOT_MODULE points.</summary>

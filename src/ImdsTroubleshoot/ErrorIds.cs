@@ -1,6 +1,6 @@
 namespace ImdsTroubleshoot;
 
-/// <summary>Every ErrorId the module writes. Tests pin them; never rename one that has shipped.</summary>
+/// <summary>Every ErrorId the module writes. Tests pin them; never rename one that has shipped. Append new ones per feature.</summary>
 public static class ErrorIds
 {
     public const string EmulatorStartFailed = nameof(EmulatorStartFailed);
