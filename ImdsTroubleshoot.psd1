@@ -17,9 +17,11 @@
     CmdletsToExport      = @(
         'Get-ImdsEmulator'
         'Get-ImdsEmulatorLog'
+        'Get-ImdsMetadata'
         'Set-ImdsEmulator'
         'Start-ImdsEmulator'
         'Stop-ImdsEmulator'
+        'Test-ImdsEndpoint'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -223,12 +223,31 @@ public static class Program
                 Render(runspace, collected.Where(o => o.BaseObject is ErrorRecord).ToArray());
             }
 
+            if (host.ShouldExit)
+            {
+                return host.ExitCode;
+            }
+
+            // `exit N` in a script (or a native command that failed last) leaves $LASTEXITCODE, as pwsh -File reports.
+            if (LastExitCode(runspace) is int code && code != 0)
+            {
+                return code;
+            }
+
             if (stats.Errors > 0)
             {
                 return ExitError;
             }
 
             return stats.FailedStatus ? ExitFinding : ExitOk;
+        }
+
+        private static int? LastExitCode(Runspace runspace)
+        {
+            using var ps = PowerShell.Create(runspace);
+            ps.AddScript("$global:LASTEXITCODE");
+            var result = ps.Invoke();
+            return result.Count == 1 && result[0]?.BaseObject is int code ? code : null;
         }
 
         /// <summary>Renders objects the way pwsh's console does: through Out-Default and the format views.</summary>

@@ -12,4 +12,25 @@ public static class ErrorIds
     public const string EmulatorInvalidSetting = nameof(EmulatorInvalidSetting);
     public const string NetworkNamespaceNotFound = nameof(NetworkNamespaceNotFound);
     public const string NetworkNamespaceAccessDenied = nameof(NetworkNamespaceAccessDenied);
+
+    // Metadata reads and probes.
+    public const string ImdsInvalidEndpoint = nameof(ImdsInvalidEndpoint);
+    public const string ImdsInvalidPath = nameof(ImdsInvalidPath);
+    public const string ImdsDisabledByEnvironment = nameof(ImdsDisabledByEnvironment);
+    public const string ImdsConnectionRefused = nameof(ImdsConnectionRefused);
+    public const string ImdsConnectTimeout = nameof(ImdsConnectTimeout);
+    public const string ImdsUnreachable = nameof(ImdsUnreachable);
+    public const string ImdsAccessDenied = nameof(ImdsAccessDenied);
+    public const string ImdsTimeout = nameof(ImdsTimeout);
+    public const string ImdsTokenUnavailable = nameof(ImdsTokenUnavailable);
+    public const string ImdsBadRequest = nameof(ImdsBadRequest);
+    public const string ImdsUnauthorized = nameof(ImdsUnauthorized);
+    public const string ImdsForbidden = nameof(ImdsForbidden);
+    public const string ImdsPathNotFound = nameof(ImdsPathNotFound);
+    public const string ImdsMethodNotAllowed = nameof(ImdsMethodNotAllowed);
+    public const string ImdsThrottled = nameof(ImdsThrottled);
+    public const string ImdsHttpError = nameof(ImdsHttpError);
+    public const string ImdsInvalidResponse = nameof(ImdsInvalidResponse);
+    public const string ImdsInvalidDocument = nameof(ImdsInvalidDocument);
+    public const string ImdsWalkTooLarge = nameof(ImdsWalkTooLarge);
 }

@@ -1,6 +1,8 @@
 using System;
+using System.Collections.Concurrent;
 using System.Management.Automation;
 using System.Threading;
+using System.Threading.Tasks;
 
 namespace ImdsTroubleshoot;
 
@@ -35,6 +37,61 @@ public abstract class ImdsCmdlet : PSCmdlet, IDisposable
 
     protected void ThrowTerminatingError(Exception exception, string errorId, ErrorCategory category, object? target, string? recommendedAction = null) =>
         ThrowTerminatingError(Error(exception, errorId, category, target, recommendedAction));
+
+    private BlockingCollection<Action>? _pump;
+
+    /// <summary>
+    /// Runs async engine work off the pipeline thread while this thread writes what the work posts (verbose,
+    /// progress, objects) in order; returns the work's result or rethrows its exception. Ctrl+C cancels it.
+    /// </summary>
+    protected T RunAsync<T>(Func<CancellationToken, Task<T>> work)
+    {
+        using var queue = new BlockingCollection<Action>();
+        _pump = queue;
+        try
+        {
+            Task<T> task = Task.Run(() => work(CancellationToken));
+            task.ContinueWith(_ => queue.CompleteAdding(), TaskScheduler.Default);
+            foreach (Action action in queue.GetConsumingEnumerable())
+            {
+                action();
+            }
+
+            try
+            {
+                return task.GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) when (CancellationToken.IsCancellationRequested)
+            {
+                throw new PipelineStoppedException();
+            }
+        }
+        finally
+        {
+            _pump = null;
+        }
+    }
+
+    /// <summary>Queues <paramref name="action"/> for the pipeline thread while RunAsync pumps; outside RunAsync it is dropped.</summary>
+    protected void Post(Action action)
+    {
+        var queue = _pump;
+        if (queue is null)
+        {
+            return;
+        }
+
+        try
+        {
+            queue.Add(action);
+        }
+        catch (InvalidOperationException)
+        {
+            // The work already finished; what it posts late is dropped.
+        }
+    }
+
+    protected void PostVerbose(string message) => Post(() => WriteVerbose(message));
 
     public void Dispose()
     {

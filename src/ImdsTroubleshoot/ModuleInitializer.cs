@@ -32,6 +32,7 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer, IModuleAssem
     {
         AssemblyLoadContext.Default.Resolving -= ResolveBridge;
         EmulatorRegistry.StopAll();
+        Engine.Client.ImdsClientCache.Clear();
     }
 
     internal static AssemblyLoadContext? DependencyContext => s_context;

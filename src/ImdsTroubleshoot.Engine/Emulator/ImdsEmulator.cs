@@ -54,7 +54,23 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
     private const int SolSocket = 1;
     private const int SoReuseAddr = 2;
     private static int s_nextId;
-    private readonly List<(Socket Socket, IPEndPoint EndPoint)> _listeners = new();
+    private readonly List<Listener> _listeners = new();
+    private readonly object _listenerLock = new();
+
+    /// <summary>A bound address; IPv6 ones listen only while HttpProtocolIpv6 is enabled, as on the real service.</summary>
+    private sealed class Listener
+    {
+        public Listener(IPEndPoint endPoint)
+        {
+            EndPoint = endPoint;
+        }
+
+        public IPEndPoint EndPoint { get; set; }
+
+        public Socket? Socket { get; set; }
+
+        public bool IsIPv6 => EndPoint.AddressFamily == AddressFamily.InterNetworkV6;
+    }
     private readonly ConcurrentDictionary<long, Socket> _connections = new();
     private readonly ConcurrentQueue<ImdsRequestRecord> _log = new();
     private readonly CancellationTokenSource _stop = new();
@@ -98,6 +114,9 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
 
     public IReadOnlyList<IPEndPoint> Listeners => _listeners.Select(l => l.EndPoint).ToArray();
 
+    /// <summary>Tokens issued so far (for tests that check no output stream ever shows one).</summary>
+    internal IReadOnlyCollection<string> IssuedTokens => _handler.IssuedTokens;
+
     /// <summary>The first listener as an http:// URI, ready for clients.</summary>
     public Uri Endpoint => ToUri(_listeners[0].EndPoint);
 
@@ -127,14 +146,7 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
         var emulator = new ImdsEmulator(options);
         try
         {
-            if (options.NetworkNamespace is { } ns)
-            {
-                Net.NetworkNamespace.Run(ns, () => { emulator.OpenListeners(); return 0; });
-            }
-            else
-            {
-                emulator.OpenListeners();
-            }
+            emulator.InNamespace(() => emulator.OpenListeners());
         }
         catch
         {
@@ -142,12 +154,19 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
             throw;
         }
 
-        foreach (var listener in emulator._listeners)
-        {
-            emulator._acceptLoops.Add(Task.Run(() => emulator.AcceptLoopAsync(listener.Socket, listener.EndPoint)));
-        }
-
         return emulator;
+    }
+
+    private void InNamespace(Action action)
+    {
+        if (NetworkNamespace is { } ns)
+        {
+            Net.NetworkNamespace.Run(ns, () => { action(); return 0; });
+        }
+        else
+        {
+            action();
+        }
     }
 
     private void OpenListeners()
@@ -155,29 +174,67 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
         int port = _options.Port;
         foreach (IPAddress address in _options.Addresses)
         {
-            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            try
+            var listener = new Listener(new IPEndPoint(address, port));
+            _listeners.Add(listener);
+            Bind(listener);
+            port = listener.EndPoint.Port;
+            if (listener.IsIPv6 && _settings.HttpProtocolIpv6 == FeatureState.Disabled)
             {
-                if (address.AddressFamily == AddressFamily.InterNetworkV6)
+                // Keep the port (found by binding once), but do not listen while IPv6 is off: connects are refused.
+                listener.Socket!.Dispose();
+                listener.Socket = null;
+            }
+        }
+    }
+
+    private void Bind(Listener listener)
+    {
+        var socket = new Socket(listener.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (listener.IsIPv6)
+            {
+                socket.DualMode = false;
+            }
+
+            // SO_REUSEADDR only: rebinding past TIME_WAIT is fine, a second listener on the same port is not.
+            // (.NET's ReuseAddress option also sets SO_REUSEPORT on Linux, which would allow that.)
+            socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
+            socket.Bind(listener.EndPoint);
+            socket.Listen(512);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        listener.EndPoint = (IPEndPoint)socket.LocalEndPoint!;
+        listener.Socket = socket;
+        var ep = listener.EndPoint;
+        lock (_acceptLoops)
+        {
+            _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(socket, ep)));
+        }
+    }
+
+    /// <summary>Opens or closes the IPv6 listeners to match HttpProtocolIpv6.</summary>
+    private void ApplyIpv6(EmulatorSettings settings)
+    {
+        lock (_listenerLock)
+        {
+            foreach (var listener in _listeners.Where(l => l.IsIPv6))
+            {
+                if (settings.HttpProtocolIpv6 == FeatureState.Enabled && listener.Socket is null && Running)
                 {
-                    socket.DualMode = false;
+                    InNamespace(() => Bind(listener));
                 }
-
-                // SO_REUSEADDR only: rebinding past TIME_WAIT is fine, a second listener on the same port is not.
-                // (.NET's ReuseAddress option also sets SO_REUSEPORT on Linux, which would allow that.)
-                socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
-                socket.Bind(new IPEndPoint(address, port));
-                socket.Listen(512);
+                else if (settings.HttpProtocolIpv6 == FeatureState.Disabled && listener.Socket is not null)
+                {
+                    listener.Socket.Dispose();
+                    listener.Socket = null;
+                }
             }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-
-            var bound = (IPEndPoint)socket.LocalEndPoint!;
-            port = bound.Port;
-            _listeners.Add((socket, bound));
         }
     }
 
@@ -191,6 +248,11 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
             EmulatorSettings next = change(current).Validate();
             if (ReferenceEquals(Interlocked.CompareExchange(ref _settings, next, current), current))
             {
+                if (current.HttpProtocolIpv6 != next.HttpProtocolIpv6)
+                {
+                    ApplyIpv6(next);
+                }
+
                 return next;
             }
         }
@@ -254,14 +316,7 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
 
         if (_connections.Count >= Settings.MaxConnections)
         {
-            Record(listenerText, clientAddress, clientPort, "-", "-", ImdsRequestKind.Other, false, false, null, 0, "connection limit reached");
-            Abort(socket);
-            return;
-        }
-
-        if (listener.AddressFamily == AddressFamily.InterNetworkV6 && Settings.HttpProtocolIpv6 == FeatureState.Disabled)
-        {
-            Record(listenerText, clientAddress, clientPort, "-", "-", ImdsRequestKind.Other, false, false, null, 0, "IPv6 endpoint disabled (HttpProtocolIpv6)");
+            Record(id, listenerText, clientAddress, clientPort, "-", "-", ImdsRequestKind.Other, false, false, null, 0, "connection limit reached");
             Abort(socket);
             return;
         }
@@ -302,7 +357,7 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
                         _ => 400,
                     };
                     Interlocked.Increment(ref _requestCount);
-                    Record(listenerText, clientAddress, clientPort, "-", "-", ImdsRequestKind.Other, false, false, null, status, read.Problem ?? "malformed request");
+                    Record(id, listenerText, clientAddress, clientPort, "-", "-", ImdsRequestKind.Other, false, false, null, status, read.Problem ?? "malformed request");
                     await WriteAsync(stream, socket, status, ImdsRequestHandler.ErrorPage(status), "text/html", Array.Empty<KeyValuePair<string, string>>(), head: false, keepAlive: false, hopLimit: null, stopping).ConfigureAwait(false);
                     return;
                 }
@@ -315,7 +370,7 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
                 string? agent = request.Header("User-Agent");
                 if (response.Drop)
                 {
-                    Record(listenerText, clientAddress, clientPort, request.Method, request.Target, response.Kind, response.TokenPresented, forwarded, agent, 0, response.Reason);
+                    Record(id, listenerText, clientAddress, clientPort, request.Method, request.Target, response.Kind, response.TokenPresented, forwarded, agent, 0, response.Reason);
                     await HoldAsync(stream, stopping).ConfigureAwait(false);
                     return;
                 }
@@ -326,7 +381,7 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
                 }
 
                 bool keepAlive = request.KeepAlive;
-                Record(listenerText, clientAddress, clientPort, request.Method, request.Target, response.Kind, response.TokenPresented, forwarded, agent, response.Status, response.Reason);
+                Record(id, listenerText, clientAddress, clientPort, request.Method, request.Target, response.Kind, response.TokenPresented, forwarded, agent, response.Status, response.Reason);
                 await WriteAsync(stream, socket, response.Status, response.Body, response.ContentType, response.Headers, request.Method == "HEAD", keepAlive, response.HopLimit, stopping).ConfigureAwait(false);
                 if (!keepAlive)
                 {
@@ -440,11 +495,11 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
         }
     }
 
-    private void Record(string listener, string clientAddress, int clientPort, string method, string path, ImdsRequestKind kind,
+    private void Record(long connection, string listener, string clientAddress, int clientPort, string method, string path, ImdsRequestKind kind,
         bool tokenPresented, bool forwardedFor, string? userAgent, int status, string reason)
     {
         long sequence = Interlocked.Increment(ref _sequence);
-        _log.Enqueue(new ImdsRequestRecord(sequence, DateTimeOffset.Now, Name, listener, clientAddress, clientPort, method, path, kind, tokenPresented, forwardedFor, userAgent, status, reason));
+        _log.Enqueue(new ImdsRequestRecord(sequence, connection, DateTimeOffset.Now, Name, listener, clientAddress, clientPort, method, path, kind, tokenPresented, forwardedFor, userAgent, status, reason));
         while (_log.Count > _options.LogCapacity && _log.TryDequeue(out _))
         {
         }
@@ -466,7 +521,13 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
 
         try
         {
-            Task.WaitAll(_acceptLoops.ToArray(), TimeSpan.FromSeconds(5));
+            Task[] loops;
+            lock (_acceptLoops)
+            {
+                loops = _acceptLoops.ToArray();
+            }
+
+            Task.WaitAll(loops, TimeSpan.FromSeconds(5));
         }
         catch (AggregateException)
         {
@@ -475,9 +536,13 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
 
     private void CloseListeners()
     {
-        foreach (var (socket, _) in _listeners)
+        lock (_listenerLock)
         {
-            socket.Dispose();
+            foreach (var listener in _listeners)
+            {
+                listener.Socket?.Dispose();
+                listener.Socket = null;
+            }
         }
     }
 

@@ -105,6 +105,8 @@ public sealed class ImdsRequestHandler
 
     public int ActiveTokenCount => _tokens.Count;
 
+    internal IReadOnlyCollection<string> IssuedTokens => _tokens.Keys.ToArray();
+
     public EmulatorResponse Handle(HttpRequestMessage request, EmulatorSettings settings)
     {
         DateTimeOffset now = Time.GetUtcNow();

@@ -5,10 +5,11 @@ namespace ImdsTroubleshoot.Engine.Emulator;
 /// <summary>One request the emulator saw, as users read it from the request log.</summary>
 public sealed class ImdsRequestRecord
 {
-    internal ImdsRequestRecord(long sequence, DateTimeOffset time, string emulatorName, string listener, string clientAddress, int clientPort,
+    internal ImdsRequestRecord(long sequence, long connectionId, DateTimeOffset time, string emulatorName, string listener, string clientAddress, int clientPort,
         string method, string path, ImdsRequestKind kind, bool tokenPresented, bool forwardedFor, string? userAgent, int statusCode, string reason)
     {
         Sequence = sequence;
+        ConnectionId = connectionId;
         Time = time;
         EmulatorName = emulatorName;
         Listener = listener;
@@ -25,6 +26,9 @@ public sealed class ImdsRequestRecord
     }
 
     public long Sequence { get; }
+
+    /// <summary>The TCP connection the request came on (keep-alive clients reuse one).</summary>
+    public long ConnectionId { get; }
 
     public DateTimeOffset Time { get; }
 

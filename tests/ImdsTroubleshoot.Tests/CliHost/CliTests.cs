@@ -138,6 +138,23 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void A_script_that_says_exit_n_exits_n()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"imds-cli-exit-{Guid.NewGuid():N}.ps1");
+        File.WriteAllText(file, "'before'\nexit 7\n'after'\n");
+        try
+        {
+            var r = Support.Cli.Run("--file", file);
+            Assert.Equal(7, r.ExitCode);
+            Assert.Equal("before", r.Stdout.Trim());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void A_script_file_runs_with_file()
     {
         string file = Path.Combine(Path.GetTempPath(), $"imds-cli-{Guid.NewGuid():N}.ps1");

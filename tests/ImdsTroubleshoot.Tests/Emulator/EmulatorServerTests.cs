@@ -261,7 +261,7 @@ public sealed class EmulatorServerTests : IDisposable
     }
 
     [Fact]
-    public async Task Ipv6_listener_resets_connections_while_HttpProtocolIpv6_is_disabled()
+    public async Task Ipv6_listener_refuses_connections_while_HttpProtocolIpv6_is_disabled()
     {
         if (!Socket.OSSupportsIPv6)
         {

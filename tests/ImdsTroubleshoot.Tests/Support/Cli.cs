@@ -13,7 +13,7 @@ public static class Cli
     {
         var full = new List<string>();
         string file;
-        if (netns is not null)
+        if (!string.IsNullOrEmpty(netns))
         {
             file = "ip";
             full.AddRange(new[] { "netns", "exec", netns });
