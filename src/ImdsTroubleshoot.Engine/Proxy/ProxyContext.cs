@@ -163,6 +163,9 @@ internal sealed class Evaluation
 
     public List<(FileSlot Slot, ParsedFile File)> Files { get; } = new();
 
+    /// <summary>The value each statement produced when it ran (shell references resolved at that point).</summary>
+    public Dictionary<EnvStatement, string> Values { get; } = new(ReferenceEqualityComparer.Instance);
+
     public ImdsExemption Exemption { get; set; } = null!;
 
     /// <summary>The exemption list most families read: no_proxy when set and not empty, else NO_PROXY.</summary>
@@ -246,7 +249,7 @@ internal sealed class ProxyContext
                         e.Files.Add((slot, f));
                         foreach (var st in f.Statements.Where(s => s.Kind == StatementKind.Set))
                         {
-                            e.Environment[st.Name] = st.Evaluate(_ => null, out _);
+                            e.Environment[st.Name] = e.Values[st] = st.Evaluate(_ => null, out _);
                             e.Origins[st.Name] = (slot, st);
                         }
                     }
@@ -278,7 +281,7 @@ internal sealed class ProxyContext
                 switch (st.Kind)
                 {
                     case StatementKind.Set:
-                        vars[st.Name] = st.Evaluate(Lookup, out _);
+                        vars[st.Name] = e.Values[st] = st.Evaluate(Lookup, out _);
                         origins[st.Name] = (slot, st);
                         if (st.Exports)
                         {
@@ -287,7 +290,7 @@ internal sealed class ProxyContext
 
                         break;
                     case StatementKind.Append:
-                        vars[st.Name] = (Lookup(st.Name) ?? string.Empty) + st.Evaluate(Lookup, out _);
+                        vars[st.Name] = e.Values[st] = (Lookup(st.Name) ?? string.Empty) + st.Evaluate(Lookup, out _);
                         origins[st.Name] = (slot, st);
                         if (st.Exports)
                         {
@@ -343,7 +346,7 @@ internal sealed class ProxyContext
                 switch (st.Kind)
                 {
                     case StatementKind.Set:
-                        list[st.Name] = (st.Evaluate(_ => null, out _), slot, st);
+                        list[st.Name] = (e.Values[st] = st.Evaluate(_ => null, out _), slot, st);
                         break;
                     case StatementKind.Reset:
                         list.Clear();
@@ -388,7 +391,7 @@ internal sealed class ProxyContext
             e.Files.Add((slot, f));
             foreach (var st in f.Statements.Where(s => s.Kind == StatementKind.Set))
             {
-                e.Environment[st.Name] = st.Evaluate(_ => null, out _);
+                e.Environment[st.Name] = e.Values[st] = st.Evaluate(_ => null, out _);
                 e.Origins[st.Name] = (slot, st);
             }
         }
@@ -412,7 +415,7 @@ internal sealed class ProxyContext
             e.Files.Add((slot, f));
             foreach (var st in f.Statements.Where(s => s.Kind == StatementKind.Set))
             {
-                string value = st.Evaluate(_ => null, out _);
+                string value = e.Values[st] = st.Evaluate(_ => null, out _);
                 if (value.Length == 0)
                 {
                     continue;

@@ -225,7 +225,7 @@ public static class ProxyInspector
             contexts.Add(client);
         }
 
-        if (live && options.IncludeRunningProcesses)
+        if (options.IncludeRunningProcesses && (live || options.ProcPath != "/proc"))
         {
             contexts.AddRange(RunningProcesses(options.ProcPath));
         }
@@ -433,7 +433,7 @@ public static class ProxyInspector
                 string variable = slot.Format is ProxyFileFormat.DockerDaemonJson or ProxyFileFormat.DockerClientJson
                     ? (slot.Format == ProxyFileFormat.DockerClientJson ? "proxies.default." : "proxies.") + st.Name
                     : st.Name;
-                string value = st.Evaluate(n => e.Environment.TryGetValue(n, out string? v) ? v : null, out _);
+                string value = e.Values.TryGetValue(st, out string? produced) ? produced : st.Evaluate(_ => null, out _);
                 yield return new ImdsProxySetting(slot.Kind, slot.Scope, context.Name, slot.DiskPath, st.Line, variable, value, effective, noProxy,
                     e.Exemption, usedBy, context.Restart, root, null);
             }
