@@ -17,6 +17,8 @@
     CmdletsToExport      = @(
         'Get-ImdsEmulator'
         'Get-ImdsEmulatorLog'
+        'Get-ImdsProxyConfiguration'
+        'Repair-ImdsProxy'
         'Set-ImdsEmulator'
         'Start-ImdsEmulator'
         'Stop-ImdsEmulator'

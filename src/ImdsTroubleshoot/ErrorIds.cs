@@ -12,4 +12,10 @@ public static class ErrorIds
     public const string EmulatorInvalidSetting = nameof(EmulatorInvalidSetting);
     public const string NetworkNamespaceNotFound = nameof(NetworkNamespaceNotFound);
     public const string NetworkNamespaceAccessDenied = nameof(NetworkNamespaceAccessDenied);
+
+    // Proxy (Get-ImdsProxyConfiguration, Repair-ImdsProxy)
+    public const string ProxyRootPathNotFound = nameof(ProxyRootPathNotFound);
+    public const string ProxySourceUnreadable = nameof(ProxySourceUnreadable);
+    public const string ProxyRepairFailed = nameof(ProxyRepairFailed);
+    public const string ProxyRepairIncomplete = nameof(ProxyRepairIncomplete);
 }

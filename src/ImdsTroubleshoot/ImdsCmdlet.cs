@@ -36,6 +36,10 @@ public abstract class ImdsCmdlet : PSCmdlet, IDisposable
     protected void ThrowTerminatingError(Exception exception, string errorId, ErrorCategory category, object? target, string? recommendedAction = null) =>
         ThrowTerminatingError(Error(exception, errorId, category, target, recommendedAction));
 
+    /// <summary>ThrowTerminatingError for helpers outside the cmdlet class.</summary>
+    internal void ThrowTerminating(Exception exception, string errorId, ErrorCategory category, object? target, string? recommendedAction = null) =>
+        ThrowTerminatingError(exception, errorId, category, target, recommendedAction);
+
     public void Dispose()
     {
         if (!_disposed)

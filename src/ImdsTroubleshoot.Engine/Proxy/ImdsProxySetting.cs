@@ -79,6 +79,9 @@ public sealed class ImdsProxySetting
     /// <summary>For running processes: the PID.</summary>
     public int? ProcessId { get; }
 
+    /// <summary>How the scan that found this was made (so a repair can scan the same way).</summary>
+    internal ProxyScanOptions? ScanOptions { get; set; }
+
     /// <summary>"file:line" or the context, for messages.</summary>
     public string Location => File is null ? Context : Line is null ? File : $"{File}:{Line}";
 

@@ -120,6 +120,11 @@ public static class ProxyInspector
             settings.AddRange(Rows(context, context.Evaluate(ws), root));
         }
 
+        foreach (var s in settings)
+        {
+            s.ScanOptions = options;
+        }
+
         return new ProxyInspection(options, settings, ws.Warnings.Distinct().ToArray(), contexts, ws);
     }
 

@@ -121,14 +121,6 @@ public static class ProxyRepairPlanner
 
     public static string ImdsEntriesText => string.Join(",", ImdsEntries);
 
-    private sealed class Insertion
-    {
-        public int Offset;
-        public int Sequence;
-        public string Text = string.Empty;
-        public bool Append;
-    }
-
     public static ProxyRepairPlan Plan(ProxyInspection inspection, ProxyRepairOptions options)
     {
         ArgumentNullException.ThrowIfNull(inspection);
@@ -247,12 +239,31 @@ public static class ProxyRepairPlanner
         return new ProxyRepairPlan(repairs, problems, stillRunning);
     }
 
+    /// <summary>
+    /// Plans the repair of the contexts the given settings (from <see cref="ProxyInspector.Inspect"/>) belong to,
+    /// after scanning again the same way (files may have changed since). Running processes cannot be repaired and are
+    /// reported in <see cref="ProxyRepairPlan.StillRunning"/> when they are still proxied.
+    /// </summary>
+    public static ProxyRepairPlan PlanFor(IEnumerable<ImdsProxySetting> settings, bool force)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var list = settings.ToList();
+        var options = list.Select(s => s.ScanOptions).FirstOrDefault(o => o is not null) ?? new ProxyScanOptions();
+        var inspection = ProxyInspector.Inspect(options);
+        var scopes = list.Select(s => s.Scope).Where(s => s != ProxyScope.Process).Distinct().ToArray();
+        var contexts = list.Select(s => s.Context).Distinct(StringComparer.Ordinal).ToArray();
+        var plan = Plan(inspection, new ProxyRepairOptions { Scopes = scopes, Force = force, Contexts = contexts });
+        var processes = list.Where(s => s.Scope == ProxyScope.Process).Select(s => s.Context).Distinct(StringComparer.Ordinal);
+        var running = plan.StillRunning.Where(r => processes.Contains(r, StringComparer.Ordinal) || contexts.Length == 0).ToArray();
+        return new ProxyRepairPlan(plan.Repairs, plan.Problems, running.Length > 0 ? running : plan.StillRunning);
+    }
+
     internal static bool NeedsRepair(ImdsExemption exemption) =>
         exemption.Verdicts.Any(v => v.Ipv4 == ProxyOutcome.Proxied || v.Ipv6 == ProxyOutcome.Proxied);
 
     /// <summary>Splits a NO_PROXY value into trimmed, non-empty entries.</summary>
     internal static IEnumerable<string> Entries(string? value) =>
-        (value ?? string.Empty).Split(',').Select(NoProxyMatcher.PyStrip).Where(s => s.Length > 0);
+        (value ?? string.Empty).Split(',').Select(e => NoProxyMatcher.PyStrip(e).Trim('"', '\'')).Where(s => s.Length > 0);
 
     internal static string[] Missing(string? value)
     {
@@ -331,104 +342,109 @@ public static class ProxyRepairPlanner
         };
     }
 
-    private static List<(string Path, string Change, string Variable, int Line)> PlanFiles(ProxyContext context, Evaluation e, Workspace ws,
+    private static List<(string Path, string Change, string Variable, int Line)> PlanFiles(ProxyContext context, Evaluation initial, Workspace ws,
         ProxyRepairOptions options, bool trailingComma, out string? failure)
     {
         failure = null;
         var result = new List<(string, string, string, int)>();
-        var insertions = new Dictionary<string, List<Insertion>>(StringComparer.Ordinal);
-        int sequence = 0;
         bool IsAllowed(FileSlot slot, ParsedFile f) =>
             options.Scopes.Contains(slot.Scope)
             && f.Statements.Any(s => options.Force ? ProxyInspector.IsProxyStatement(s, slot.Format) : ProxyInspector.SetsProxy(s, slot.Format));
 
-        var allowed = e.Files.Where(f => IsAllowed(f.Slot, f.File)).ToList();
-        if (allowed.Count == 0)
+        if (!initial.Files.Any(f => IsAllowed(f.Slot, f.File)))
         {
-            var origin = e.Exemption.Verdicts.Where(v => v.ProxyVariable is not null && e.Origins.ContainsKey(v.ProxyVariable))
-                .Select(v => e.Origins[v.ProxyVariable!]).FirstOrDefault();
+            var origin = initial.Exemption.Verdicts.Where(v => v.ProxyVariable is not null && initial.Origins.ContainsKey(v.ProxyVariable))
+                .Select(v => initial.Origins[v.ProxyVariable!]).FirstOrDefault();
             failure = origin.Slot is null
                 ? $"{context.Name}: the proxy comes from outside the files in scope ({string.Join(", ", options.Scopes)}); repair its source (Get-ImdsProxyConfiguration shows it)"
                 : $"{context.Name}: the proxy is set in {origin.Slot.DiskPath}:{origin.Statement.Line}, which is outside the scopes {string.Join(", ", options.Scopes)}";
             return result;
         }
 
-        void Insert(string path, int offset, string text, bool append) =>
-            (insertions.TryGetValue(path, out var list) ? list : insertions[path] = new List<Insertion>())
-                .Add(new Insertion { Offset = offset, Sequence = sequence++, Text = text, Append = append });
-
-        // The file that gets new lines: the one whose proxy assignment is in force (last in the chain).
-        var proxyOrigins = e.Exemption.Verdicts.Where(v => v.ProxyVariable is not null && e.Origins.ContainsKey(v.ProxyVariable))
-            .Select(v => e.Origins[v.ProxyVariable!]).ToList();
-        var anchorFile = allowed.LastOrDefault(f => proxyOrigins.Any(o => o.Slot == f.Slot));
-        if (anchorFile.File is null)
-        {
-            anchorFile = allowed[^1];
-        }
-
-        EnvStatement anchor = anchorFile.File.Statements.Where(s => ProxyInspector.IsProxyStatement(s, anchorFile.Slot.Format)).OrderBy(s => s.ValueEnd).Last();
-        string merged = Merged(e.Environment);
-        bool json = anchorFile.Slot.Format is ProxyFileFormat.DockerDaemonJson or ProxyFileFormat.DockerClientJson;
+        bool json = context.Kind is ContextKind.DockerDaemon or ContextKind.DockerClient;
         string[] names = json
-            ? new[] { anchorFile.Slot.Format == ProxyFileFormat.DockerDaemonJson ? "no-proxy" : "noProxy" }
-            : new[] { "NO_PROXY", "no_proxy" };
+            ? new[] { context.Kind == ContextKind.DockerDaemon ? "no-proxy" : "noProxy" }
+            : new[] { "NO_PROXY", "no_proxy" }
+                .OrderBy(n => initial.Origins.TryGetValue(n, out var o) ? initial.Files.FindIndex(f => f.Slot == o.Slot) : int.MaxValue)
+                .ThenBy(n => initial.Origins.TryGetValue(n, out var o) ? o.Statement.ValueStart : int.MaxValue)
+                .ToArray();
 
+        // One variable at a time, re-reading after each edit: a later assignment may take the earlier one's value ($no_proxy).
         foreach (string name in names)
         {
+            var e = context.Evaluate(ws);
+            var allowed = e.Files.Where(f => IsAllowed(f.Slot, f.File)).ToList();
+            var proxyOrigins = e.Exemption.Verdicts.Where(v => v.ProxyVariable is not null && e.Origins.ContainsKey(v.ProxyVariable))
+                .Select(v => e.Origins[v.ProxyVariable!]).ToList();
+            var anchorFile = allowed.LastOrDefault(f => proxyOrigins.Any(o => o.Slot == f.Slot));
+            if (anchorFile.File is null)
+            {
+                anchorFile = allowed[^1];
+            }
+
+            EnvStatement anchor = anchorFile.File.Statements.Where(s => ProxyInspector.IsProxyStatement(s, anchorFile.Slot.Format)).OrderBy(s => s.ValueEnd).Last();
+            string merged = Merged(e.Environment);
             string envName = json ? "NO_PROXY" : name;
+            EnvStatement? jsonStatement = json ? anchorFile.File.Statements.LastOrDefault(s => s.Name == name && s.Kind == StatementKind.Set) : null;
             string? current = json
-                ? anchorFile.File.Statements.LastOrDefault(s => s.Name == name && s.Kind == StatementKind.Set)?.Evaluate(_ => null, out _)
+                ? jsonStatement?.Evaluate(_ => null, out _)
                 : e.Environment.TryGetValue(name, out string? v) ? v : null;
             (FileSlot Slot, EnvStatement Statement)? origin = json
-                ? anchorFile.File.Statements.LastOrDefault(s => s.Name == name && s.Kind == StatementKind.Set) is { } js ? (anchorFile.Slot, js) : null
+                ? jsonStatement is { } js ? (anchorFile.Slot, js) : null
                 : e.Origins.TryGetValue(envName, out var o) ? o : null;
 
+            string? path = null;
+            int offset = 0;
+            string text;
             if (origin is { } og && allowed.Any(a => a.Slot == og.Slot))
             {
+                bool comma = trailingComma || og.Statement.NeedsTrailingSeparator;
+                path = og.Slot.DiskPath;
+                offset = og.Statement.InsertAt;
                 if (string.IsNullOrWhiteSpace(current))
                 {
-                    Insert(og.Slot.DiskPath, og.Statement.InsertAt, merged + (trailingComma ? "," : string.Empty), append: true);
-                    result.Add((og.Slot.DiskPath, $"{DisplayName(name, json)} (line {og.Statement.Line}): was empty, now {merged}", DisplayName(name, json), og.Statement.Line));
-                    continue;
+                    text = merged + (comma ? "," : string.Empty);
+                    result.Add((path, $"{DisplayName(name, json)} (line {og.Statement.Line}): was empty, now {merged}", DisplayName(name, json), og.Statement.Line));
                 }
+                else
+                {
+                    string[] missing = Missing(current);
+                    if (missing.Length == 0 && !trailingComma)
+                    {
+                        continue;
+                    }
 
-                string[] missing = Missing(current);
-                if (missing.Length == 0 && !trailingComma)
+                    text = Extended(string.Empty, missing, comma);
+                    if (missing.Length > 0 && current!.TrimEnd().EndsWith(','))
+                    {
+                        text = text.TrimStart(',');
+                    }
+
+                    if (missing.Length > 0)
+                    {
+                        result.Add((path, $"{DisplayName(name, json)} (line {og.Statement.Line}): appended {string.Join(",", missing)}", DisplayName(name, json), og.Statement.Line));
+                    }
+                }
+            }
+            else
+            {
+                if (current is not null && Missing(current).Length == 0)
                 {
                     continue;
                 }
 
-                string added = Extended(string.Empty, missing, trailingComma);
-                if (missing.Length > 0 && current!.TrimEnd().EndsWith(','))
+                if (origin is { } other && e.Files.FindIndex(f => f.Slot == other.Slot) > e.Files.FindIndex(f => f.Slot == anchorFile.Slot))
                 {
-                    added = added.TrimStart(',');
+                    failure = $"{context.Name}: {envName} is set last in {other.Slot.DiskPath}:{other.Statement.Line}, where no proxy is set; use -Force to edit that file too";
                 }
 
-                Insert(og.Slot.DiskPath, og.Statement.InsertAt, added, append: true);
-                result.Add((og.Slot.DiskPath, $"{DisplayName(name, json)} (line {og.Statement.Line}): appended {string.Join(",", missing)}", DisplayName(name, json), og.Statement.Line));
-                continue;
+                string value = json || string.IsNullOrWhiteSpace(current) ? merged : Extended(current!, Missing(current), false);
+                path = anchorFile.Slot.DiskPath;
+                text = NewLine(anchorFile.File, anchorFile.Slot.Format, anchor, name, value, out offset);
+                result.Add((path, $"{DisplayName(name, json)}: added {value} after line {anchor.Line}", DisplayName(name, json), anchor.Line + 1));
             }
 
-            if (origin is { } other && !options.Force && e.Files.FindIndex(f => f.Slot == other.Slot) > e.Files.FindIndex(f => f.Slot == anchorFile.Slot))
-            {
-                failure = $"{context.Name}: {envName} is set last in {other.Slot.DiskPath}:{other.Statement.Line}, where no proxy is set; use -Force to edit that file too";
-            }
-
-            string value = json || string.IsNullOrWhiteSpace(current) ? merged : Extended(current!, Missing(current), false);
-            string text = NewLine(anchorFile.File, anchorFile.Slot.Format, anchor, name, value, out int offset);
-            Insert(anchorFile.Slot.DiskPath, offset, text, append: false);
-            result.Add((anchorFile.Slot.DiskPath, $"{DisplayName(name, json)}: added {value} after line {anchor.Line}", DisplayName(name, json), anchor.Line + 1));
-        }
-
-        foreach (var kv in insertions)
-        {
-            var sb = new StringBuilder(ws.Text(kv.Key)!);
-            foreach (var ins in kv.Value.OrderByDescending(i => i.Offset).ThenByDescending(i => i.Sequence))
-            {
-                sb.Insert(ins.Offset, ins.Text);
-            }
-
-            ws.SetText(kv.Key, sb.ToString());
+            ws.SetText(path, ws.Text(path)!.Insert(offset, text));
         }
 
         return result;
@@ -464,6 +480,13 @@ public static class ProxyRepairPlanner
         }
     }
 
+    /// <summary>Marks a planned change as not applied (-WhatIf, or declined at the prompt).</summary>
+    public static void Skip(ImdsProxyRepair repair)
+    {
+        ArgumentNullException.ThrowIfNull(repair);
+        repair.Status = ProxyRepairStatus.Skipped;
+    }
+
     /// <summary>Applies one planned change: the process environment, or the file (backup, temp file, rename).</summary>
     public static void Apply(ImdsProxyRepair repair, DateTimeOffset now)
     {
@@ -476,6 +499,8 @@ public static class ProxyRepairPlanner
                 {
                     Environment.SetEnvironmentVariable(kv.Key, kv.Value);
                 }
+
+                ImdsBypassWebProxy.EnsureDefaultProxyBypassesImds();
             }
             else
             {

@@ -149,6 +149,9 @@ internal sealed class EnvStatement
     /// <summary>The line terminator of that line ("\n", "\r\n" or "" at the end of the file).</summary>
     public string Newline { get; init; } = "\n";
 
+    /// <summary>The consumer keeps junk after the insertion point (pam_env keeps a closing quote followed by blanks): end additions with a comma.</summary>
+    public bool NeedsTrailingSeparator { get; init; }
+
     /// <summary>For IncludeFile: the leading '-' (file may be missing).</summary>
     public bool Optional { get; init; }
 

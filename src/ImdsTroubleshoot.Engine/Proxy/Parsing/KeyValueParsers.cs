@@ -88,6 +88,7 @@ internal static class PamEnvironmentParser
             string raw = line.Substring(valueStart, valueEnd - valueStart);
             string value = raw;
             char quote = '\0';
+            bool dirtyEnd = false;
             int insertLogical = valueEnd;
             if (value.Length > 0 && (value[0] == '"' || value[0] == '\''))
             {
@@ -103,6 +104,7 @@ internal static class PamEnvironmentParser
                     // The closing quote is not the last character (trailing blanks or CR): pam_env keeps it.
                     int lastQuote = raw.LastIndexOf(quote);
                     insertLogical = lastQuote > 0 ? valueStart + lastQuote : valueEnd;
+                    dirtyEnd = true;
                 }
             }
             else
@@ -127,6 +129,7 @@ internal static class PamEnvironmentParser
                 ValueEnd = Map(valueEnd),
                 InsertAt = Map(insertLogical),
                 Quote = quote,
+                NeedsTrailingSeparator = dirtyEnd,
                 LinePrefix = line.Substring(0, i - (exported ? 7 : 0)) + (exported ? "export " : string.Empty),
                 LineEnd = pos <= text.Length && pos > 0 && text[pos - 1] == '\n' ? pos : lineEndOffset,
                 Newline = pos > 0 && text[pos - 1] == '\n' ? (pos > 1 && text[pos - 2] == '\r' ? "\r\n" : "\n") : string.Empty,

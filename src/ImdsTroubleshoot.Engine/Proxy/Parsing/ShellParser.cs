@@ -551,7 +551,14 @@ internal static partial class ShellParser
         ScanWord(text, valueStart, parts, word.End);
         char quote = '\0';
         int insertAt = word.End;
-        if (word.End > valueStart)
+
+        // A CR at the end of a word (CRLF file) is part of the value for the shell; new entries go before it.
+        while (insertAt > valueStart && text[insertAt - 1] == '\r')
+        {
+            insertAt--;
+        }
+
+        if (insertAt == word.End && word.End > valueStart)
         {
             char last = text[word.End - 1];
             if ((last == '"' || last == '\'') && ClosesQuote(text, valueStart, word.End, last))
