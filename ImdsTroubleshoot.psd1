@@ -18,6 +18,8 @@
         'Get-ImdsEmulator'
         'Get-ImdsEmulatorLog'
         'Get-ImdsMetadata'
+        'Get-ImdsProxyConfiguration'
+        'Repair-ImdsProxy'
         'Set-ImdsEmulator'
         'Start-ImdsEmulator'
         'Stop-ImdsEmulator'

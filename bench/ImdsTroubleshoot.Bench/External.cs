@@ -35,7 +35,7 @@ public static class External
 
     private static void Walk(StringBuilder report)
     {
-        using var emulator = ImdsEmulator.Start(new EmulatorOptions { Name = "bench", Settings = new EmulatorSettings { HttpPutResponseHopLimit = 2 }, LogCapacity = 100_000 });
+        using var emulator = ImdsEmulator.Start(new EmulatorOptions { Name = "bench-walk", Settings = new EmulatorSettings { HttpPutResponseHopLimit = 2 }, LogCapacity = 100_000 });
         Environment.SetEnvironmentVariable("AWS_EC2_METADATA_SERVICE_ENDPOINT", emulator.Endpoint.ToString());
 
         // The exact request set our walk makes (listings and leaves), for the curl loop to repeat.
@@ -66,7 +66,7 @@ public static class External
             using var c = new ImdsClient(new ImdsClientOptions { Endpoint = emulator.Endpoint, MaxRequestsPerSecond = 0 });
             ImdsCrawler.CrawlAsync(c, "/latest/meta-data/", 5000, 8, null, CancellationToken.None).GetAwaiter().GetResult();
         });
-        var sdk = Time(runs, () => new ReadBenchmarks().SdkWalkOnly());
+        var sdk = Time(runs, () => ReadBenchmarks.SdkWalkAt());
         var curl = Time(runs, () => RunProcess("bash", script));
         report.AppendLine($"(b) walk of /latest/meta-data/ ({paths.Count} GETs: listings and leaves), median of {runs} runs, same emulator:");
         report.AppendLine("| client | median | vs ImdsTroubleshoot (paced) |");

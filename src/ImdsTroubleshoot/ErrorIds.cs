@@ -33,4 +33,9 @@ public static class ErrorIds
     public const string ImdsInvalidResponse = nameof(ImdsInvalidResponse);
     public const string ImdsInvalidDocument = nameof(ImdsInvalidDocument);
     public const string ImdsWalkTooLarge = nameof(ImdsWalkTooLarge);
+    // Proxy (Get-ImdsProxyConfiguration, Repair-ImdsProxy)
+    public const string ProxyRootPathNotFound = nameof(ProxyRootPathNotFound);
+    public const string ProxySourceUnreadable = nameof(ProxySourceUnreadable);
+    public const string ProxyRepairFailed = nameof(ProxyRepairFailed);
+    public const string ProxyRepairIncomplete = nameof(ProxyRepairIncomplete);
 }

@@ -92,6 +92,9 @@ public abstract class ImdsCmdlet : PSCmdlet, IDisposable
     }
 
     protected void PostVerbose(string message) => Post(() => WriteVerbose(message));
+    /// <summary>ThrowTerminatingError for helpers outside the cmdlet class.</summary>
+    internal void ThrowTerminating(Exception exception, string errorId, ErrorCategory category, object? target, string? recommendedAction = null) =>
+        ThrowTerminatingError(exception, errorId, category, target, recommendedAction);
 
     public void Dispose()
     {

@@ -95,46 +95,46 @@ public static class ImdsProbe
             "No proxy and no AWS_EC2_METADATA_* setting stands between clients and IMDS.", null, null, null, null, evidence);
     }
 
-    private static async Task<List<ImdsProbeResult>> ProbeEndpointAsync(Uri endpoint, ImdsProbeOptions options, PlatformInfo platform, CancellationToken ct)
+    private static async Task<IReadOnlyList<ImdsProbeResult>> ProbeEndpointAsync(Uri endpoint, ImdsProbeOptions options, PlatformInfo platform, CancellationToken ct)
     {
-        var results = new List<ImdsProbeResult>();
-        TimeSpan timeout = options.StepTimeout;
-        string seconds = timeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
+        ProbeObservation observed = await ObserveAsync(endpoint, options.StepTimeout, options.Paths, ct).ConfigureAwait(false);
+        IReadOnlyList<string> connectEvidence = Array.Empty<string>();
+        if (!observed.Connected && options.ConnectFailureExplainer is not null)
+        {
+            connectEvidence = await options.ConnectFailureExplainer(ConnectOutcome(observed.Connect), endpoint, ct).ConfigureAwait(false);
+        }
 
-        // 1. TCP connect.
+        IReadOnlyList<string> throttleEvidence = Array.Empty<string>();
+        if (observed.LooksThrottled && options.ThrottlingExplainer is not null)
+        {
+            throttleEvidence = await options.ThrottlingExplainer(ct).ConfigureAwait(false);
+        }
+
+        return Classify(observed, platform, connectEvidence, throttleEvidence);
+    }
+
+    /// <summary>
+    /// The network part of a probe: TCP connect, token PUT, GET with the token, GET without (on a fresh connection: a
+    /// hop-limited connection keeps its TTL), and the named paths, each bounded by <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task<ProbeObservation> ObserveAsync(Uri endpoint, TimeSpan timeout, IReadOnlyList<string> paths, CancellationToken ct)
+    {
+        var normalized = paths.Select(ImdsClient.NormalizePath).ToList();
         var connect = await ImdsHttpTransport.ConnectOnlyAsync(endpoint, timeout, ct).ConfigureAwait(false);
         if (connect.Outcome != ImdsTransportOutcome.Response)
         {
-            results.Add(await ConnectFailureAsync(endpoint, connect, options, platform, seconds, ct).ConfigureAwait(false));
-            foreach (var step in new[] { ProbeStep.Token, ProbeStep.MetadataV2, ProbeStep.MetadataV1 })
-            {
-                results.Add(Skipped(step, endpoint, null, "no TCP connection to the endpoint"));
-            }
-
-            foreach (string path in options.Paths)
-            {
-                results.Add(Skipped(ProbeStep.Path, endpoint, ImdsClient.NormalizePath(path), "no TCP connection to the endpoint"));
-            }
-
-            return results;
+            return new ProbeObservation(endpoint, timeout, connect, null, null, null, normalized.Select(p => new PathObservation(p, null, false)).ToList());
         }
 
-        results.Add(new ImdsProbeResult(ProbeStep.Connect, endpoint, null, ProbeStatus.Pass, ProbeOutcome.Ok, 0, connect.Elapsed,
-            $"TCP connection to {endpoint.Authority} in {Ms(connect.Elapsed)}.", null, null, null, null, new[] { connect.Message ?? string.Empty }));
-
         using var transport = new ImdsHttpTransport(maxResponseBytes: 1024 * 1024);
-
-        // 2. Token PUT.
         var tokenHeaders = new[] { new KeyValuePair<string, string>(ImdsDefaults.TokenTtlHeader, "21600") };
         var put = await transport.SendAsync(HttpMethod.Put, ImdsEndpointResolver.Combine(endpoint, ImdsDefaults.TokenPath), tokenHeaders, timeout, ct).ConfigureAwait(false);
         string? token = put.IsSuccess && put.Body.Trim().Length > 0 ? put.Body.Trim() : null;
-
-        // 3. GET with the token, 4. GET without (fresh connection each: a hop-limited connection keeps its TTL).
+        var withToken = token is null ? null : new[] { new KeyValuePair<string, string>(ImdsDefaults.TokenHeader, token) };
         ImdsHttpResult? v2 = null;
-        if (token is not null)
+        if (withToken is not null)
         {
-            v2 = await transport.SendAsync(HttpMethod.Get, ImdsEndpointResolver.Combine(endpoint, "/latest/meta-data/"),
-                new[] { new KeyValuePair<string, string>(ImdsDefaults.TokenHeader, token) }, timeout, ct).ConfigureAwait(false);
+            v2 = await transport.SendAsync(HttpMethod.Get, ImdsEndpointResolver.Combine(endpoint, "/latest/meta-data/"), withToken, timeout, ct).ConfigureAwait(false);
         }
 
         ImdsHttpResult v1;
@@ -143,45 +143,71 @@ public static class ImdsProbe
             v1 = await fresh.SendAsync(HttpMethod.Get, ImdsEndpointResolver.Combine(endpoint, "/latest/meta-data/"), null, timeout, ct).ConfigureAwait(false);
         }
 
-        IReadOnlyList<string> throttleEvidence = Array.Empty<string>();
-        bool anyThrottle = new[] { put, v2, v1 }.Any(r => r is not null && (r.StatusCode is 429 or 503 || r.Outcome == ImdsTransportOutcome.ResponseTimeout));
-        if (anyThrottle && options.ThrottlingExplainer is not null)
+        var pathResults = new List<PathObservation>();
+        foreach (string path in normalized)
         {
-            throttleEvidence = await options.ThrottlingExplainer(ct).ConfigureAwait(false);
+            var r = await transport.SendAsync(HttpMethod.Get, ImdsEndpointResolver.Combine(endpoint, path), withToken, timeout, ct).ConfigureAwait(false);
+            pathResults.Add(new PathObservation(path, r, withToken is not null));
         }
 
-        results.Add(TokenStep(endpoint, put, v1, platform, seconds, throttleEvidence));
-        results.Add(v2 is null
-            ? Skipped(ProbeStep.MetadataV2, endpoint, "/latest/meta-data/", "no token")
-            : GetStep(ProbeStep.MetadataV2, endpoint, "/latest/meta-data/", v2, withToken: true, seconds, throttleEvidence));
-        results.Add(V1Step(endpoint, v1, put, seconds, throttleEvidence));
+        return new ProbeObservation(endpoint, timeout, connect, put, v2, v1, pathResults);
+    }
 
-        // 5. Paths the user named, with the token when there is one.
-        foreach (string raw in options.Paths)
+    /// <summary>Turns what was observed (here or by a remote collector) into step results with causes and fixes.</summary>
+    public static IReadOnlyList<ImdsProbeResult> Classify(ProbeObservation o, PlatformInfo platform, IReadOnlyList<string> connectEvidence, IReadOnlyList<string> throttleEvidence)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        var results = new List<ImdsProbeResult>();
+        Uri endpoint = o.Endpoint;
+        string seconds = o.StepTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
+        if (!o.Connected)
         {
-            string path = ImdsClient.NormalizePath(raw);
-            var headers = token is null ? null : new[] { new KeyValuePair<string, string>(ImdsDefaults.TokenHeader, token) };
-            var r = await transport.SendAsync(HttpMethod.Get, ImdsEndpointResolver.Combine(endpoint, path), headers, timeout, ct).ConfigureAwait(false);
-            results.Add(GetStep(ProbeStep.Path, endpoint, path, r, token is not null, seconds, throttleEvidence, endpointDisabled: put.StatusCode == 403 && v1.StatusCode == 403));
+            results.Add(ConnectFailure(endpoint, o.Connect, platform, seconds, connectEvidence));
+            foreach (var step in new[] { ProbeStep.Token, ProbeStep.MetadataV2, ProbeStep.MetadataV1 })
+            {
+                results.Add(Skipped(step, endpoint, null, "no TCP connection to the endpoint"));
+            }
+
+            foreach (var path in o.Paths)
+            {
+                results.Add(Skipped(ProbeStep.Path, endpoint, path.Path, "no TCP connection to the endpoint"));
+            }
+
+            return results;
+        }
+
+        results.Add(new ImdsProbeResult(ProbeStep.Connect, endpoint, null, ProbeStatus.Pass, ProbeOutcome.Ok, 0, o.Connect.Elapsed,
+            $"TCP connection to {endpoint.Authority} in {Ms(o.Connect.Elapsed)}.", null, null, null, null, new[] { o.Connect.Message ?? string.Empty }));
+        ImdsHttpResult put = o.Put!;
+        ImdsHttpResult v1 = o.GetV1!;
+        results.Add(TokenStep(endpoint, put, v1, platform, seconds, throttleEvidence));
+        results.Add(o.GetV2 is null
+            ? Skipped(ProbeStep.MetadataV2, endpoint, "/latest/meta-data/", "no token")
+            : GetStep(ProbeStep.MetadataV2, endpoint, "/latest/meta-data/", o.GetV2, withToken: true, seconds, throttleEvidence));
+        results.Add(V1Step(endpoint, v1, put, seconds, throttleEvidence));
+        foreach (var path in o.Paths)
+        {
+            results.Add(path.Result is null
+                ? Skipped(ProbeStep.Path, endpoint, path.Path, "not observed")
+                : GetStep(ProbeStep.Path, endpoint, path.Path, path.Result, path.WithToken, seconds, throttleEvidence, endpointDisabled: put.StatusCode == 403 && v1.StatusCode == 403));
         }
 
         return results;
     }
 
-    private static async Task<ImdsProbeResult> ConnectFailureAsync(Uri endpoint, ImdsHttpResult connect, ImdsProbeOptions options, PlatformInfo platform, string seconds, CancellationToken ct)
+    private static ProbeOutcome ConnectOutcome(ImdsHttpResult connect) => connect.Outcome switch
+    {
+        ImdsTransportOutcome.ConnectionRefused => ProbeOutcome.ConnectionRefused,
+        ImdsTransportOutcome.Unreachable => ProbeOutcome.Unreachable,
+        ImdsTransportOutcome.AccessDenied => ProbeOutcome.AccessDenied,
+        _ => ProbeOutcome.ConnectTimeout,
+    };
+
+    private static ImdsProbeResult ConnectFailure(Uri endpoint, ImdsHttpResult connect, PlatformInfo platform, string seconds, IReadOnlyList<string> connectEvidence)
     {
         var evidence = new List<string> { connect.Message ?? connect.Outcome.ToString(), $"uid {CurrentUid()}" };
-        ProbeOutcome outcome = connect.Outcome switch
-        {
-            ImdsTransportOutcome.ConnectionRefused => ProbeOutcome.ConnectionRefused,
-            ImdsTransportOutcome.Unreachable => ProbeOutcome.Unreachable,
-            ImdsTransportOutcome.AccessDenied => ProbeOutcome.AccessDenied,
-            _ => ProbeOutcome.ConnectTimeout,
-        };
-        if (options.ConnectFailureExplainer is not null)
-        {
-            evidence.AddRange(await options.ConnectFailureExplainer(outcome, endpoint, ct).ConfigureAwait(false));
-        }
+        ProbeOutcome outcome = ConnectOutcome(connect);
+        evidence.AddRange(connectEvidence);
 
         evidence.AddRange(platform.Evidence);
         bool notEc2 = platform.Verdict == PlatformVerdict.NotEc2;
