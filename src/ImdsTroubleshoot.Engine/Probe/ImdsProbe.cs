@@ -8,6 +8,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using ImdsTroubleshoot.Engine.Client;
 using ImdsTroubleshoot.Engine.Platform;
+using ImdsTroubleshoot.Engine.Proxy;
 
 namespace ImdsTroubleshoot.Engine.Probe;
 
@@ -30,7 +31,7 @@ public sealed class ImdsProbeOptions
     public PlatformInfo? Platform { get; init; }
 
     /// <summary>Explains a proxy the environment sets for IMDS traffic, or null when there is none.</summary>
-    public Func<IDictionary, ProxyFinding?> ProxyInspector { get; init; } = SimpleProxyInspector.Inspect;
+    public Func<IDictionary, ProxyFinding?> ProxyInspector { get; init; } = ProbeProxyInspector.Inspect;
 
     /// <summary>Adds evidence to a connect failure (the firewall rule that explains it), or null.</summary>
     public Func<ProbeOutcome, Uri, CancellationToken, Task<IReadOnlyList<string>>>? ConnectFailureExplainer { get; init; }
@@ -458,46 +459,46 @@ public static class ImdsProbe
 }
 
 /// <summary>
-/// A first look at proxy variables: does a client that honours HTTP_PROXY/http_proxy/ALL_PROXY send IMDS requests
-/// to a proxy? Get-ImdsProxyConfiguration reads every source and every client family's rules.
+/// The probe's proxy check, on the proxy engine: for each client family, would IMDS requests from this environment
+/// go through a proxy, and which file line (or the process environment) sets it.
 /// </summary>
-public static class SimpleProxyInspector
+public static class ProbeProxyInspector
 {
+    private static readonly ProxyClientFamily[] Families =
+    {
+        ProxyClientFamily.Botocore, ProxyClientFamily.Go, ProxyClientFamily.DotNet, ProxyClientFamily.Curl, ProxyClientFamily.PythonRequests,
+    };
+
     public static ProxyFinding? Inspect(IDictionary environment)
     {
-        string? noProxy = Get(environment, "no_proxy") ?? Get(environment, "NO_PROXY");
-        bool exempt = noProxy is not null && noProxy.Split(',').Select(s => s.Trim()).Any(e => e is "*" or "169.254.169.254" or "169.254.0.0/16" or ".169.254.169.254");
-        if (exempt)
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry entry in environment)
+        {
+            if (entry.Key is string key && entry.Value is string value)
+            {
+                env[key] = value;
+            }
+        }
+
+        IReadOnlyList<ImdsProxySetting>? settings = null;
+        try
+        {
+            settings = ProxyInspector.Inspect(new ProxyScanOptions { IncludeRunningProcesses = false, ProcessEnvironment = env }).Settings;
+        }
+        catch (Exception ex) when (ex is System.IO.IOException or UnauthorizedAccessException)
+        {
+            // Without the files, the finding still names the variable; only its source stays "process environment".
+        }
+
+        var proxied = Families.Select(f => ProxyInspector.FindProxyForImds(env, settings, f)).Where(s => s.Proxied && s.Variable is not null).ToList();
+        if (proxied.Count == 0)
         {
             return null;
         }
 
-        foreach (string variable in new[] { "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY" })
-        {
-            string? value = Get(environment, variable);
-            if (!string.IsNullOrWhiteSpace(value))
-            {
-                return new ProxyFinding(variable, MaskPassword(value), "process environment", noProxy is null ? "NO_PROXY/no_proxy is not set" : $"no_proxy/NO_PROXY={noProxy} does not name 169.254.169.254");
-            }
-        }
-
-        return null;
+        var first = proxied[0];
+        string families = string.Join(", ", proxied.Select(p => p.Verdict.Family));
+        return new ProxyFinding(first.Variable!, first.ProxyUrl ?? string.Empty, first.Setting?.Location ?? "the process environment",
+            $"{first.Description}; client families that would send IMDS requests to the proxy: {families}");
     }
-
-    /// <summary>http://user:secret@proxy:3128 becomes http://user:****@proxy:3128.</summary>
-    public static string MaskPassword(string proxy)
-    {
-        int scheme = proxy.IndexOf("://", StringComparison.Ordinal);
-        int start = scheme < 0 ? 0 : scheme + 3;
-        int at = proxy.IndexOf('@', start);
-        if (at < 0)
-        {
-            return proxy;
-        }
-
-        int colon = proxy.IndexOf(':', start);
-        return colon > 0 && colon < at ? proxy.Substring(0, colon + 1) + "****" + proxy.Substring(at) : proxy;
-    }
-
-    private static string? Get(IDictionary environment, string name) => environment.Contains(name) ? environment[name] as string : null;
 }

@@ -172,8 +172,31 @@ public sealed class ProbeLabTests
         Assert.Equal("ProxyInEnvironment", environment.Outcome);
         Assert.Equal("Warn", environment.Status);
         Assert.Contains("http_proxy", environment.Detail, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("from the process environment", environment.Detail, StringComparison.Ordinal);
         Assert.All(steps.Where(s => s.Name != "Environment"), s => Assert.Equal("Pass", s.Status));
         Assert.DoesNotContain("/latest/api/token", proxy.Log, StringComparison.Ordinal);
         Assert.Contains(emulator.GetRequestLog(), r => r.Kind == ImdsRequestKind.TokenRequest && r.UserAgent!.StartsWith("ImdsTroubleshoot/", StringComparison.Ordinal));
+    }
+
+    [LabFact]
+    public void The_probe_names_the_file_that_sets_the_proxy()
+    {
+        using var emulator = ImdsEmulator.Start(new EmulatorOptions { Name = "test-proxy-file", Settings = new EmulatorSettings { HttpPutResponseHopLimit = 2 } });
+        string home = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "imds-home-" + Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(home);
+        try
+        {
+            System.IO.File.WriteAllText(System.IO.Path.Combine(home, ".bashrc"), "# proxy for the office\nexport http_proxy=http://user:secret@127.0.0.1:3128\nexport HTTP_PROXY=$http_proxy\n");
+            var env = new Dictionary<string, string?> { ["HOME"] = home, ["http_proxy"] = "http://user:secret@127.0.0.1:3128", ["HTTP_PROXY"] = "http://user:secret@127.0.0.1:3128" };
+            var (steps, run) = Probe(string.Empty, $"-Endpoint {emulator.Endpoint}", env: env);
+            var environment = Of(steps, "Environment");
+            Assert.Equal("ProxyInEnvironment", environment.Outcome);
+            Assert.Contains(home + "/.bashrc:", environment.Detail, StringComparison.Ordinal);
+            Assert.DoesNotContain("secret", run.Combined, StringComparison.Ordinal);
+        }
+        finally
+        {
+            System.IO.Directory.Delete(home, recursive: true);
+        }
     }
 }
