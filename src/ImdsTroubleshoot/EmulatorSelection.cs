@@ -57,6 +57,23 @@ internal static class EmulatorSelection
         return result;
     }
 
+    /// <summary>The emulators a Set/Stop/Log command acts on: piped objects, or the ones named; writes a not-found error per miss.</summary>
+    public static IEnumerable<ImdsEmulator> Targets(string parameterSet, ImdsEmulator[]? input, string[]? names, int[]? ids, System.Action<ErrorRecord> writeError)
+    {
+        if (parameterSet == ByInputObject)
+        {
+            return input ?? System.Array.Empty<ImdsEmulator>();
+        }
+
+        var selected = Select(names, ids, out var missing);
+        foreach (var key in missing)
+        {
+            writeError(NotFound(key));
+        }
+
+        return selected;
+    }
+
     public static ErrorRecord NotFound(object key) => new(
         new ItemNotFoundException($"No running IMDS emulator has the {(key is int ? "ID" : "name")} '{key}'. Get-ImdsEmulator lists the running ones."),
         ErrorIds.EmulatorNotFound, ErrorCategory.ObjectNotFound, key);

@@ -96,6 +96,20 @@ public abstract class ImdsCmdlet : PSCmdlet, IDisposable
     internal void ThrowTerminating(Exception exception, string errorId, ErrorCategory category, object? target, string? recommendedAction = null) =>
         ThrowTerminatingError(exception, errorId, category, target, recommendedAction);
 
+    /// <summary>The IMDS endpoint for <paramref name="endpoint"/> (or the environment's); a bad one ends the command.</summary>
+    protected Engine.Client.ImdsEndpointChoice ResolveEndpoint(Uri? endpoint)
+    {
+        try
+        {
+            return Engine.Client.ImdsEndpointResolver.Resolve(endpoint);
+        }
+        catch (ArgumentException ex)
+        {
+            ThrowTerminatingError(ex, ErrorIds.ImdsInvalidEndpoint, ErrorCategory.InvalidArgument, endpoint);
+            throw;
+        }
+    }
+
     public void Dispose()
     {
         if (!_disposed)

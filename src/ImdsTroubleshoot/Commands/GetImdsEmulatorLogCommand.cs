@@ -27,19 +27,7 @@ public sealed class GetImdsEmulatorLogCommand : ImdsCmdlet
 
     protected override void ProcessRecord()
     {
-        IEnumerable<ImdsEmulator> emulators;
-        if (ParameterSetName == EmulatorSelection.ByInputObject)
-        {
-            emulators = InputObject!;
-        }
-        else
-        {
-            emulators = EmulatorSelection.Select(Name, null, out var missing);
-            foreach (var key in missing)
-            {
-                WriteError(EmulatorSelection.NotFound(key));
-            }
-        }
+        IEnumerable<ImdsEmulator> emulators = EmulatorSelection.Targets(ParameterSetName, InputObject, Name, null, WriteError);
 
         foreach (var emulator in emulators)
         {

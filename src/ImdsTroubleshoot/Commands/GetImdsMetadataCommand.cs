@@ -63,16 +63,7 @@ public sealed class GetImdsMetadataCommand : ImdsCmdlet
                 "Unset AWS_EC2_METADATA_DISABLED, or pass -Endpoint explicitly.");
         }
 
-        ImdsEndpointChoice choice;
-        try
-        {
-            choice = ImdsEndpointResolver.Resolve(Endpoint);
-        }
-        catch (ArgumentException ex)
-        {
-            ThrowTerminatingError(ex, ErrorIds.ImdsInvalidEndpoint, ErrorCategory.InvalidArgument, Endpoint);
-            return;
-        }
+        ImdsEndpointChoice choice = ResolveEndpoint(Endpoint);
 
         bool allowV1 = AllowV1.IsPresent;
         if (allowV1 && ImdsEndpointResolver.IsV1DisabledByEnvironment())

@@ -29,21 +29,7 @@ public sealed class SetImdsEmulatorCommand : EmulatorSettingsCommandBase
 
     protected override void ProcessRecord()
     {
-        IEnumerable<ImdsEmulator> targets;
-        switch (ParameterSetName)
-        {
-            case EmulatorSelection.ByInputObject:
-                targets = InputObject!;
-                break;
-            default:
-                targets = EmulatorSelection.Select(Name, Id, out var missing);
-                foreach (var key in missing)
-                {
-                    WriteError(EmulatorSelection.NotFound(key));
-                }
-
-                break;
-        }
+        IEnumerable<ImdsEmulator> targets = EmulatorSelection.Targets(ParameterSetName, InputObject, Name, Id, WriteError);
 
         string change = DescribeBoundSettings();
         if (ClearLog.IsPresent)

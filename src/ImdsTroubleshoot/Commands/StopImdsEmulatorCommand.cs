@@ -25,21 +25,7 @@ public sealed class StopImdsEmulatorCommand : ImdsCmdlet
 
     protected override void ProcessRecord()
     {
-        IEnumerable<ImdsEmulator> targets;
-        switch (ParameterSetName)
-        {
-            case EmulatorSelection.ByInputObject:
-                targets = InputObject!;
-                break;
-            default:
-                targets = EmulatorSelection.Select(Name, Id, out var missing);
-                foreach (var key in missing)
-                {
-                    WriteError(EmulatorSelection.NotFound(key));
-                }
-
-                break;
-        }
+        IEnumerable<ImdsEmulator> targets = EmulatorSelection.Targets(ParameterSetName, InputObject, Name, Id, WriteError);
 
         foreach (var emulator in targets)
         {

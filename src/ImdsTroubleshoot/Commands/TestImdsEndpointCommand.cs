@@ -34,16 +34,7 @@ public sealed class TestImdsEndpointCommand : ImdsCmdlet
 
     protected override void EndProcessing()
     {
-        ImdsEndpointChoice choice;
-        try
-        {
-            choice = ImdsEndpointResolver.Resolve(Endpoint);
-        }
-        catch (ArgumentException ex)
-        {
-            ThrowTerminatingError(ex, ErrorIds.ImdsInvalidEndpoint, ErrorCategory.InvalidArgument, Endpoint);
-            return;
-        }
+        ImdsEndpointChoice choice = ResolveEndpoint(Endpoint);
 
         var endpoints = new List<Uri> { choice.Endpoint };
         if (IPv6.IsPresent && !endpoints.Contains(ImdsDefaults.IPv6Endpoint) && choice.Endpoint.HostNameType != UriHostNameType.IPv6)
