@@ -12,4 +12,13 @@ public static class ErrorIds
     public const string EmulatorInvalidSetting = nameof(EmulatorInvalidSetting);
     public const string NetworkNamespaceNotFound = nameof(NetworkNamespaceNotFound);
     public const string NetworkNamespaceAccessDenied = nameof(NetworkNamespaceAccessDenied);
+
+    // Get-EnaLinkLocalStat (ENA allowance counters through SIOCETHTOOL)
+    public const string NetworkInterfaceNotFound = nameof(NetworkInterfaceNotFound);
+    public const string NoEnaInterface = nameof(NoEnaInterface);
+    public const string InterfaceStatisticsNotSupported = nameof(InterfaceStatisticsNotSupported);
+    public const string InterfaceStatisticsAccessDenied = nameof(InterfaceStatisticsAccessDenied);
+    public const string InterfaceStatisticsReadFailed = nameof(InterfaceStatisticsReadFailed);
+    public const string InvalidInterfaceName = nameof(InvalidInterfaceName);
+    public const string InvalidSampleInterval = nameof(InvalidSampleInterval);
 }
