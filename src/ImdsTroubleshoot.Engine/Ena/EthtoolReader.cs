@@ -43,6 +43,9 @@ public sealed unsafe class EthtoolReader : IDisposable
         _time = time;
     }
 
+    /// <summary>How many read rounds found the set of statistics changed and were retried (for diagnostics and tests).</summary>
+    internal int Mismatches { get; private set; }
+
     /// <summary>The named network namespace the reader looks in; null for the process's own.</summary>
     public string? NetworkNamespace { get; }
 
@@ -136,6 +139,7 @@ public sealed unsafe class EthtoolReader : IDisposable
             }
 
             lastSeen = mismatch;
+            Mismatches++;
             if (attempt > 2)
             {
                 Thread.Sleep(attempt * 5);
