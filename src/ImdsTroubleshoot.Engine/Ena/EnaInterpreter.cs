@@ -97,6 +97,21 @@ public static class EnaInterpreter
             _ => UnsupportedEnaText(support, version),
         };
 
+        string summary = support switch
+        {
+            EnaCounterSupport.Supported => throttling switch
+            {
+                EnaThrottling.Now => string.Join(", ", by.Select(c => $"{c.ShortName} +{N(c.Delta)} ({Rate(c.PerSecond)}/s)")),
+                EnaThrottling.NotNow => $"nothing moved in {Seconds(elapsed)}",
+                EnaThrottling.SinceReset => "since reset: " + string.Join(", ", by.Select(c => c.ShortName)),
+                EnaThrottling.None => "nothing exceeded since reset",
+                _ => "no consecutive samples",
+            },
+            EnaCounterSupport.NotEna => $"not ENA ({(string.IsNullOrEmpty(driver) ? "unknown driver" : driver)}): no counters",
+            EnaCounterSupport.DriverTooOld => $"ENA {version.Text} older than 2.2.10: no counters",
+            _ => "ENA without allowance counters",
+        };
+
         var missing = counters.Where(c => !c.Supported).Select(c => c.Name).ToList();
         string? notes = note;
         if (support == EnaCounterSupport.Supported && missing.Count > 0)
@@ -109,7 +124,7 @@ public static class EnaInterpreter
         }
 
         return new EnaInterfaceStatistics(first.InterfaceName, info, driver, isEna, support, counters, first.Time, last.Time, samples.Count, throttling,
-            by.Select(c => c.Name).ToArray(), status, assessment, notes, last.Source);
+            by.Select(c => c.Name).ToArray(), status, summary, assessment, notes, last.Source);
     }
 
     /// <summary>

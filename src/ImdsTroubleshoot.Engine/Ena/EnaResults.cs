@@ -128,8 +128,9 @@ public sealed class EnaInterfaceStatistics
 {
     internal EnaInterfaceStatistics(string interfaceName, EthtoolDriverInfo? driverInfo, string? driver, bool isEna, EnaCounterSupport support,
         IReadOnlyList<EnaAllowanceCounter> counters, DateTimeOffset start, DateTimeOffset time, int sampleCount, EnaThrottling throttling,
-        IReadOnlyList<string> throttledBy, EnaStatus status, string assessment, string? note, EthtoolSource source)
+        IReadOnlyList<string> throttledBy, EnaStatus status, string summary, string assessment, string? note, EthtoolSource source)
     {
+        Summary = summary;
         Interface = interfaceName;
         Driver = driver;
         DriverVersion = driverInfo?.Version;
@@ -207,6 +208,9 @@ public sealed class EnaInterfaceStatistics
     public IReadOnlyList<string> ThrottledBy { get; }
 
     public EnaStatus Status { get; }
+
+    /// <summary>The verdict in a few words for tables, e.g. "LinkLocal +1,840 (460/s)" or "not ENA (virtio_net)".</summary>
+    public string Summary { get; }
 
     /// <summary>The verdict in plain words, with what to do.</summary>
     public string Assessment { get; }

@@ -38,6 +38,7 @@ public sealed class EnaInterpretationTests
         Assert.Contains("since the last device reset", r.Assessment, StringComparison.Ordinal);
         Assert.Contains("bw_in_allowance_exceeded 3,241,329", r.Assessment, StringComparison.Ordinal);
         Assert.Contains("-Count", r.Assessment, StringComparison.Ordinal);
+        Assert.Equal("since reset: BwIn, BwOut, Pps", r.Summary);
         Assert.DoesNotContain("conntrack_allowance_available", r.ThrottledBy);
         Assert.Null(r.LinkLocalDelta);
         Assert.False(r.Sampled);
@@ -64,6 +65,7 @@ public sealed class EnaInterpretationTests
         Assert.Empty(r.ThrottledBy);
         Assert.Equal(0UL, r.LinkLocalAllowanceExceeded);
         Assert.Contains("all 5 counters are 0", r.Assessment, StringComparison.Ordinal);
+        Assert.Equal("nothing exceeded since reset", r.Summary);
 
         var available = r.Counter(EnaCounters.ConntrackAllowanceAvailable)!;
         Assert.False(available.Supported);
@@ -117,6 +119,7 @@ public sealed class EnaInterpretationTests
         Assert.Equal(EnaThrottling.Unknown, r.Throttling);
         Assert.Equal(EnaStatus.NotApplicable, r.Status);
         Assert.Contains("1.2.0k is older than 2.2.10", r.Assessment, StringComparison.Ordinal);
+        Assert.Equal("ENA 1.2.0k older than 2.2.10: no counters", r.Summary);
         Assert.Contains("unknown here, not 0", r.Assessment, StringComparison.Ordinal);
         Assert.Contains("amzn-drivers", r.Assessment, StringComparison.Ordinal);
     }
@@ -171,6 +174,7 @@ public sealed class EnaInterpretationTests
         Assert.Equal(EnaThrottling.Unknown, r.Throttling);
         Assert.Equal(EnaStatus.NotApplicable, r.Status);
         Assert.Contains("Xen netfront (driver vif)", r.Assessment, StringComparison.Ordinal);
+        Assert.Equal("not ENA (vif): no counters", r.Summary);
         Assert.Contains("unknown, not 0", r.Assessment, StringComparison.Ordinal);
     }
 
@@ -214,6 +218,7 @@ public sealed class EnaInterpretationTests
         Assert.Equal(EnaStatus.Fail, r.Status);
         Assert.StartsWith("Throttling now (3 samples over 4.0 s): linklocal_allowance_exceeded +74 (18.5/s)", r.Assessment, StringComparison.Ordinal);
         Assert.Contains("backoff", r.Assessment, StringComparison.Ordinal);
+        Assert.Equal("LinkLocal +74 (18.5/s)", r.Summary);
 
         // Counters that did not move have a delta of 0 (not null); the gauge has none and keeps its lowest level.
         Assert.Equal(0UL, r.Counter(EnaCounters.PpsAllowanceExceeded)!.Delta);
@@ -237,6 +242,7 @@ public sealed class EnaInterpretationTests
         Assert.Equal(0UL, r.LinkLocalDelta);
         Assert.Equal(0.0, r.LinkLocalPerSecond);
         Assert.StartsWith("No throttling while sampling (2 samples over 5.0 s)", r.Assessment, StringComparison.Ordinal);
+        Assert.Equal("nothing moved in 5.0 s", r.Summary);
         Assert.Contains("Earlier, since the last device reset: bw_in_allowance_exceeded 3,241,329", r.Assessment, StringComparison.Ordinal);
     }
 
