@@ -161,6 +161,14 @@ internal interface IEnaCounterSource
 /// linklocal_allowance_exceeded without caring whether there is an ENA interface, and take a before/after
 /// delta around an IMDS probe. Nothing here throws for "no ENA", "old driver" or "in a container"; those
 /// come back as <see cref="EnaLinkLocalReading.Note"/>.
+/// <code>
+/// var window = EnaStatistics.StartProbe(token);      // reads linklocal_allowance_exceeded now
+/// ... run the IMDS probe ...
+/// EnaLinkLocalChange change = window.Complete(token); // reads again
+/// if (change.Throttled) { /* change.Summary: "ENA linklocal_allowance_exceeded rose during the probe in 2.0 s: +37 on ens5 (100 -> 137). ..." */ }
+/// else if (!change.Available) { /* change.Summary says why (no ENA, old driver, container) */ }
+/// </code>
+/// Each read of ENA statistics sends an admin command to the device: read around a probe, not in a loop.
 /// </summary>
 public static class EnaStatistics
 {
