@@ -15,6 +15,7 @@
     PowerShellVersion    = '7.4'
     FormatsToProcess     = @('ImdsTroubleshoot.Format.ps1xml')
     CmdletsToExport      = @(
+        'Get-EnaLinkLocalStat'
         'Get-ImdsEmulator'
         'Get-ImdsEmulatorLog'
         'Get-ImdsMetadata'

@@ -20,8 +20,9 @@ done
 
 # Debian packages the tests drive for real: the lab (iproute2, procps for sysctl, util-linux for setpriv),
 # firewalls (iptables, nftables), ENA-style counters (ethtool), a proxy (tinyproxy), independent clients
-# (curl, and the AWS CLI v2 whose botocore reads IMDS), ping to move interface counters, sshd for remote runs.
-packages=(iproute2 procps util-linux iptables nftables ethtool tinyproxy awscli curl iputils-ping openssh-server openssh-client)
+# (curl, and the AWS CLI v2 whose botocore reads IMDS), ping to move interface counters, sshd for remote runs,
+# a C compiler with the kernel headers to check the ethtool ioctl layouts the ENA reader hard-codes.
+packages=(iproute2 procps util-linux iptables nftables ethtool tinyproxy awscli curl iputils-ping openssh-server openssh-client gcc libc6-dev)
 if [ "$install" = 1 ]; then
   missing=()
   for p in "${packages[@]}"; do

@@ -38,4 +38,12 @@ public static class ErrorIds
     public const string ProxySourceUnreadable = nameof(ProxySourceUnreadable);
     public const string ProxyRepairFailed = nameof(ProxyRepairFailed);
     public const string ProxyRepairIncomplete = nameof(ProxyRepairIncomplete);
+    // Get-EnaLinkLocalStat (ENA allowance counters through SIOCETHTOOL)
+    public const string NetworkInterfaceNotFound = nameof(NetworkInterfaceNotFound);
+    public const string NoEnaInterface = nameof(NoEnaInterface);
+    public const string InterfaceStatisticsNotSupported = nameof(InterfaceStatisticsNotSupported);
+    public const string InterfaceStatisticsAccessDenied = nameof(InterfaceStatisticsAccessDenied);
+    public const string InterfaceStatisticsReadFailed = nameof(InterfaceStatisticsReadFailed);
+    public const string InvalidInterfaceName = nameof(InvalidInterfaceName);
+    public const string InvalidSampleInterval = nameof(InvalidSampleInterval);
 }

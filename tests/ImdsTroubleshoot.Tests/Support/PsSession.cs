@@ -18,6 +18,7 @@ public sealed class PsResult
         Verbose = streams.Verbose.Select(v => v.Message).ToList();
         Debug = streams.Debug.Select(d => d.Message).ToList();
         Information = streams.Information.Select(i => i.MessageData?.ToString() ?? string.Empty).ToList();
+        Progress = streams.Progress.ToList();
         Terminating = terminating;
     }
 
@@ -32,6 +33,8 @@ public sealed class PsResult
     public List<string> Debug { get; }
 
     public List<string> Information { get; }
+
+    public List<ProgressRecord> Progress { get; }
 
     public Exception? Terminating { get; }
 
