@@ -36,9 +36,27 @@ public sealed class ImdsProbeOptions
     /// <summary>Adds evidence to a connect failure (the firewall rule that explains it), or null.</summary>
     public Func<ProbeOutcome, Uri, CancellationToken, Task<IReadOnlyList<string>>>? ConnectFailureExplainer { get; init; }
 
-    /// <summary>Adds evidence to a throttling or no-response verdict (ENA counters), or null.</summary>
-    public Func<CancellationToken, Task<IReadOnlyList<string>>>? ThrottlingExplainer { get; init; }
+    /// <summary>
+    /// Starts a measurement before an endpoint is probed and, completed after, says what it saw: by default the ENA
+    /// counter linklocal_allowance_exceeded before and after the probe. Its text joins the evidence of throttling and
+    /// no-response results. Null turns it off.
+    /// </summary>
+    public Func<CancellationToken, Func<CancellationToken, ThrottleObservation>>? ThrottleWindow { get; init; } = EnaWindow;
+
+    /// <summary>The ENA counter window (reads the kernel's ethtool statistics; never throws for "no ENA here").</summary>
+    public static Func<CancellationToken, ThrottleObservation> EnaWindow(CancellationToken ct)
+    {
+        var probe = Ena.EnaStatistics.StartProbe(ct);
+        return done =>
+        {
+            var change = probe.Complete(done);
+            return new ThrottleObservation(change.Throttled, change.Summary);
+        };
+    }
 }
+
+/// <summary>What a throttle window saw while an endpoint was probed.</summary>
+public sealed record ThrottleObservation(bool DropsSeen, string Summary);
 
 /// <summary>A proxy that proxy-honouring clients would use for IMDS.</summary>
 public sealed record ProxyFinding(string Variable, string MaskedProxy, string Source, string Detail);
@@ -98,18 +116,18 @@ public static class ImdsProbe
 
     private static async Task<IReadOnlyList<ImdsProbeResult>> ProbeEndpointAsync(Uri endpoint, ImdsProbeOptions options, PlatformInfo platform, CancellationToken ct)
     {
+        var window = options.ThrottleWindow?.Invoke(ct);
         ProbeObservation observed = await ObserveAsync(endpoint, options.StepTimeout, options.Paths, ct).ConfigureAwait(false);
+        ThrottleObservation? throttle = window?.Invoke(ct);
         IReadOnlyList<string> connectEvidence = Array.Empty<string>();
         if (!observed.Connected && options.ConnectFailureExplainer is not null)
         {
             connectEvidence = await options.ConnectFailureExplainer(ConnectOutcome(observed.Connect), endpoint, ct).ConfigureAwait(false);
         }
 
-        IReadOnlyList<string> throttleEvidence = Array.Empty<string>();
-        if (observed.LooksThrottled && options.ThrottlingExplainer is not null)
-        {
-            throttleEvidence = await options.ThrottlingExplainer(ct).ConfigureAwait(false);
-        }
+        IReadOnlyList<string> throttleEvidence = throttle is not null && (observed.LooksThrottled || throttle.DropsSeen)
+            ? new[] { throttle.Summary }
+            : Array.Empty<string>();
 
         return Classify(observed, platform, connectEvidence, throttleEvidence);
     }

@@ -13,7 +13,7 @@ namespace ImdsTroubleshoot.Tests.Ena;
 public sealed class EnaStatisticsTests
 {
     /// <summary>Interfaces and their successive snapshots, from captures: what the kernel would hand out, in order.</summary>
-    private sealed class CaptureSource : IEnaCounterSource
+    internal sealed class CaptureSource : IEnaCounterSource
     {
         private readonly List<DiscoveredInterface> _interfaces = new();
         private readonly Dictionary<string, Queue<Func<EthtoolSnapshot>>> _reads = new();
@@ -31,9 +31,9 @@ public sealed class EnaStatisticsTests
         public EthtoolSnapshot Read(DiscoveredInterface target, CancellationToken cancellationToken) => _reads[target.Name].Dequeue()();
     }
 
-    private static readonly EthtoolDriverInfo Ena = new("ena", "2.13.0g", string.Empty, string.Empty, "0000:00:05.0", 77);
+    internal static readonly EthtoolDriverInfo Ena = new("ena", "2.13.0g", string.Empty, string.Empty, "0000:00:05.0", 77);
 
-    private static EthtoolSnapshot Modern(string name, TimeSpan at, ulong linkLocal)
+    internal static EthtoolSnapshot Modern(string name, TimeSpan at, ulong linkLocal)
     {
         var s = EthtoolText.ParseSnapshot(name, EnaFixtures.Text(EnaFixtures.Modern), EnaFixtures.DriverInfo("ena", "2.13.0g", "0000:00:05.0"), EnaFixtures.T0);
         return EnaFixtures.Later(s, at, new Dictionary<string, ulong> { [EnaCounters.LinkLocalAllowanceExceeded] = linkLocal });
