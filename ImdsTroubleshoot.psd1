@@ -17,7 +17,9 @@
     CmdletsToExport      = @(
         'Get-ImdsEmulator'
         'Get-ImdsEmulatorLog'
+        'Get-ImdsMetadataOption'
         'Set-ImdsEmulator'
+        'Set-ImdsMetadataOption'
         'Start-ImdsEmulator'
         'Stop-ImdsEmulator'
     )

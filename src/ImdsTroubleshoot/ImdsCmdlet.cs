@@ -36,11 +36,17 @@ public abstract class ImdsCmdlet : PSCmdlet, IDisposable
     protected void ThrowTerminatingError(Exception exception, string errorId, ErrorCategory category, object? target, string? recommendedAction = null) =>
         ThrowTerminatingError(Error(exception, errorId, category, target, recommendedAction));
 
+    /// <summary>Releases what a cmdlet holds across its records (clients, connections); called once from <see cref="Dispose"/>.</summary>
+    protected virtual void DisposeResources()
+    {
+    }
+
     public void Dispose()
     {
         if (!_disposed)
         {
             _disposed = true;
+            DisposeResources();
             _cancellation.Dispose();
             GC.SuppressFinalize(this);
         }
