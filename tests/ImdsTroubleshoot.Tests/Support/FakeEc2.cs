@@ -168,6 +168,9 @@ public sealed class FakeEc2 : IDisposable
     /// <summary>Instances ModifyInstanceMetadataOptions refuses with UnauthorizedOperation (as a tag-conditioned IAM policy would).</summary>
     public HashSet<string> DeniedInstances { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>InvalidInstanceID.NotFound without naming the IDs (older or unusual answers), to exercise clients' fallbacks.</summary>
+    public bool VagueNotFoundMessages { get; set; }
+
     /// <summary>When set, requests signed with another access key ID get AuthFailure (401).</summary>
     public string? RequiredAccessKeyId { get; set; }
 
@@ -480,6 +483,11 @@ public sealed class FakeEc2 : IDisposable
         lock (_lock)
         {
             var unknown = ids.Where(id => !_instances.ContainsKey(id)).Distinct().ToList();
+            if (unknown.Count > 0 && VagueNotFoundMessages)
+            {
+                return Error(400, "InvalidInstanceID.NotFound", "One or more of the instance IDs in the request do not exist");
+            }
+
             if (unknown.Count == 1)
             {
                 return Error(400, "InvalidInstanceID.NotFound", $"The instance ID '{unknown[0]}' does not exist");
