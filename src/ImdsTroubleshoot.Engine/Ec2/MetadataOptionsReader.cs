@@ -61,26 +61,56 @@ public sealed class MetadataOptionsReader
 
     private string Region => _api.Connection.Region;
 
-    /// <summary>Every instance in the Region that matches <paramref name="filters"/> (all when empty), a page at a time.</summary>
+    /// <summary>
+    /// Every instance in the Region that matches <paramref name="filters"/> (all when empty), a page at a time. The
+    /// next page is requested as soon as this one's NextToken is known, so that it travels while the caller works
+    /// through this page; the calls are the same as without that (one per page).
+    /// </summary>
     public async IAsyncEnumerable<MetadataOptionsPage> ReadAllAsync(IReadOnlyList<Ec2Filter> filters, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(filters);
         Ec2Filter.CheckSet(filters);
+        using var prefetch = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task<Ec2InstancePage>? pending = DescribeAsync(new Ec2DescribeRequest { Filters = filters, MaxResults = _pageSize }, prefetch.Token);
         string? token = null;
         int page = 0;
-        do
+        try
         {
-            var result = await DescribeAsync(new Ec2DescribeRequest { Filters = filters, MaxResults = _pageSize, NextToken = token }, cancellationToken).ConfigureAwait(false);
-            page++;
-            if (result.NextToken is not null && result.NextToken == token)
+            while (pending is not null)
             {
-                throw new AwsApiException(AwsErrorKind.Service, "DescribeInstances returned the same NextToken twice; stopping to avoid a loop.", operation: "DescribeInstances");
-            }
+                var result = await pending.ConfigureAwait(false);
+                pending = null;
+                page++;
+                if (result.NextToken is not null && result.NextToken == token)
+                {
+                    throw new AwsApiException(AwsErrorKind.Service, "DescribeInstances returned the same NextToken twice; stopping to avoid a loop.", operation: "DescribeInstances");
+                }
 
-            token = result.NextToken;
-            yield return new MetadataOptionsPage(result.Instances.Select(i => ImdsMetadataOption.From(i, Region)).ToList(), Array.Empty<string>(), page, token is null);
+                token = result.NextToken;
+                if (token is not null)
+                {
+                    pending = DescribeAsync(new Ec2DescribeRequest { Filters = filters, MaxResults = _pageSize, NextToken = token }, prefetch.Token);
+                }
+
+                yield return new MetadataOptionsPage(result.Instances.Select(i => ImdsMetadataOption.From(i, Region)).ToList(), Array.Empty<string>(), page, token is null);
+            }
         }
-        while (token is not null);
+        finally
+        {
+            if (pending is not null)
+            {
+                // The caller stopped early: drop the page in flight.
+                await prefetch.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await pending.ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // Nobody wants this page any more, nor its error.
+                }
+            }
+        }
     }
 
     /// <summary>

@@ -62,6 +62,38 @@ public sealed class MetadataOptionsApiTests : IDisposable
     }
 
     [Fact]
+    public async Task The_next_page_is_requested_while_the_caller_works_and_dropped_if_it_stops()
+    {
+        _fake.AddMany(3000);
+        using var api = Connect();
+        var reader = new MetadataOptionsReader(api);
+        var callsWhileHoldingPage = new List<int>();
+        await foreach (var page in reader.ReadAllAsync(Array.Empty<Ec2Filter>(), CancellationToken.None))
+        {
+            // While the caller still holds this page, the request for the next one is already out.
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (!page.IsLast && _fake.Calls("DescribeInstances") <= page.PageNumber && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+
+            callsWhileHoldingPage.Add(_fake.Calls("DescribeInstances"));
+        }
+
+        Assert.Equal(new[] { 2, 3, 3 }, callsWhileHoldingPage);
+        Assert.Equal(3, reader.Calls);
+
+        _fake.ResetCounters();
+        var early = new MetadataOptionsReader(api);
+        await foreach (var page in early.ReadAllAsync(Array.Empty<Ec2Filter>(), CancellationToken.None))
+        {
+            break;
+        }
+
+        Assert.Equal(2, early.Calls); // the first page and the one already in flight, no more
+    }
+
+    [Fact]
     public async Task Filters_go_to_the_API_and_narrow_the_fleet()
     {
         _fake.AddMany(20, (i, inst) =>

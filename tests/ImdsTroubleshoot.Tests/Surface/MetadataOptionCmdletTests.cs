@@ -131,13 +131,24 @@ public sealed class MetadataOptionCmdletTests : IDisposable
     [Fact]
     public void A_fleet_is_read_with_All_in_pages_of_1000_and_streamed_as_pages_arrive()
     {
-        _fake.AddMany(2498);
-        var r = _ps.Invoke("param($fake) $seen = $null; $n = 0; Get-ImdsMetadataOption -All | ForEach-Object { if ($null -eq $seen) { $seen = $fake.Calls('DescribeInstances') }; $n++ }; \"first object after $seen call(s); $n objects\"",
+        _fake.AddMany(4998);
+        var r = _ps.Invoke("param($fake) $seen = $null; $n = 0; Get-ImdsMetadataOption -All | ForEach-Object { if ($null -eq $seen) { $seen = $fake.Calls('DescribeInstances') }; $n++ }; $seen; $n",
             new Hashtable { ["fake"] = _fake });
         Assert.Empty(r.AllErrors);
-        Assert.Equal("first object after 1 call(s); 2500 objects", r.Output.Single().ToString());
-        Assert.Equal(3, _fake.Calls("DescribeInstances"));
+        // The first object went down the pipeline when at most the first page and the prefetched second were asked for.
+        Assert.InRange((int)r.Output[0].BaseObject, 1, 2);
+        Assert.Equal(5000, (int)r.Output[1].BaseObject);
+        Assert.Equal(5, _fake.Calls("DescribeInstances"));
         Assert.All(_fake.Requests, q => Assert.Equal("1000", q.Parameters["MaxResults"]));
+    }
+
+    [Fact]
+    public void Stopping_the_pipeline_early_stops_reading_the_fleet()
+    {
+        _fake.AddMany(4998);
+        var first = _ps.Ok("$n = 0; Get-ImdsMetadataOption -All | ForEach-Object { $_; if (++$n -ge 3) { break } }").Output;
+        Assert.Equal(3, first.Count);
+        Assert.InRange(_fake.Calls("DescribeInstances"), 1, 2);
     }
 
     [Fact]
