@@ -97,6 +97,23 @@ public static class Program
             }
         }
 
+        // Informational: an open PowerShell session, where the engine, the module and the SDK are already loaded.
+        fake.ResetCounters();
+        string session = "$null = Get-ImdsMetadataOption -All -Region " + Region + " -EndpointUrl " + url + "; " +
+            "1.." + runs + " | ForEach-Object { $sw = [Diagnostics.Stopwatch]::StartNew(); $n = @(Get-ImdsMetadataOption -All -Region " + Region + " -EndpointUrl " + url + ").Count; " +
+            "'{0} {1}' -f $sw.Elapsed.TotalSeconds.ToString([cultureinfo]::InvariantCulture), $n }";
+        var warm = ProcessRunner.Run("dotnet", new[] { cliDll, session }, TimeSpan.FromMinutes(10), env);
+        var warmTimes = warm.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Trim().Split(' ')).Where(p => p.Length == 2 && p[1] == instances.ToString(CultureInfo.InvariantCulture))
+            .Select(p => double.Parse(p[0], CultureInfo.InvariantCulture)).OrderBy(x => x).ToList();
+        if (warm.ExitCode != 0 || warmTimes.Count != runs)
+        {
+            Console.Error.WriteLine("open-session run failed: " + warm);
+            return 1;
+        }
+
+        int warmCalls = fake.Calls("DescribeInstances") / (runs + 1);
+
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"{instances} instances, {runs} runs each (after one warm-up run), {Environment.ProcessorCount} CPU(s), {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         md.AppendLine();
@@ -108,6 +125,7 @@ public static class Program
             md.AppendLine(CultureInfo.InvariantCulture, $"| {c.Name} | {string.Join("/", calls[c.Name].Distinct())} | {Median(t):F2} | {t.First():F2} | {t.Last():F2} |");
         }
 
+        md.AppendLine(CultureInfo.InvariantCulture, $"| Get-ImdsMetadataOption -All, in an open session (no process start) | {warmCalls} | {Median(warmTimes):F2} | {warmTimes.First():F2} | {warmTimes.Last():F2} |");
         md.AppendLine();
         md.AppendLine("Commands (URL is the fake's loopback address):");
         md.AppendLine();
@@ -115,6 +133,8 @@ public static class Program
         {
             md.AppendLine(CultureInfo.InvariantCulture, $"- {c.Name}: `{c.Command}`");
         }
+
+        md.AppendLine(CultureInfo.InvariantCulture, $"- in an open session: one `imds-troubleshoot` process timing `@(Get-ImdsMetadataOption -All -Region {Region} -EndpointUrl URL).Count` {runs} times after one untimed call");
 
         Console.Out.Write(md.ToString());
         if (outFile is not null)
