@@ -85,6 +85,9 @@ public sealed class MetadataOptionsChange
     public static string Describe(IReadOnlyList<MetadataOptionDifference> differences) =>
         differences is null || differences.Count == 0 ? "nothing" : string.Join(", ", differences.Select(d => d.ToString()));
 
+    /// <summary>The options this change sets, as "HttpEndpoint enabled, HttpTokens required".</summary>
+    public string DescribeTarget() => string.Join(", ", Compare(null).Select(d => $"{d.Name} {d.To}"));
+
     /// <summary>The same change as an AWS CLI command line, for help text and messages.</summary>
     public string ToAwsCli(string instanceId, string? region = null)
     {

@@ -195,7 +195,7 @@ public sealed class SetImdsMetadataOptionCommand : AwsCmdletBase
             if (before is not null && differences.Count == 0)
             {
                 _summary.AddUnchanged();
-                WriteVerbose($"{id}: already has {MetadataOptionsChange.Describe(_change.Compare(null))}; nothing to do.");
+                WriteVerbose($"{id}: already has {_change.DescribeTarget()}; nothing to do.");
                 if (PassThru.IsPresent)
                 {
                     WriteObject(before);

@@ -84,6 +84,7 @@ public sealed class Ec2EngineTests
         Assert.Equal("HttpEndpoint disabled -> enabled, HttpTokens optional -> required", MetadataOptionsChange.Describe(differences));
         Assert.Equal("HttpEndpoint -> enabled, HttpTokens -> required, HttpPutResponseHopLimit -> 2", MetadataOptionsChange.Describe(change.Compare(null)));
         Assert.False(change.IsSatisfiedBy(current));
+        Assert.Equal("HttpEndpoint enabled, HttpTokens required, HttpPutResponseHopLimit 2", change.DescribeTarget());
         Assert.Equal("aws ec2 modify-instance-metadata-options --instance-id i-0123456789abcdef0 --http-endpoint enabled --http-tokens required --http-put-response-hop-limit 2 --region eu-west-1",
             change.ToAwsCli("i-0123456789abcdef0", "eu-west-1"));
     }
