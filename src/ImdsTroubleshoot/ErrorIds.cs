@@ -46,4 +46,23 @@ public static class ErrorIds
     public const string InterfaceStatisticsReadFailed = nameof(InterfaceStatisticsReadFailed);
     public const string InvalidInterfaceName = nameof(InvalidInterfaceName);
     public const string InvalidSampleInterval = nameof(InvalidSampleInterval);
+    // EC2 instance metadata options (Get-ImdsMetadataOption, Set-ImdsMetadataOption) and the AWS connection.
+    public const string InstanceIdMalformed = nameof(InstanceIdMalformed);
+    public const string InstanceNotFound = nameof(InstanceNotFound);
+    public const string Ec2AccessDenied = nameof(Ec2AccessDenied);
+    public const string Ec2Throttled = nameof(Ec2Throttled);
+    public const string Ec2EndpointUnreachable = nameof(Ec2EndpointUnreachable);
+    public const string Ec2InvalidParameter = nameof(Ec2InvalidParameter);
+    public const string Ec2RequestFailed = nameof(Ec2RequestFailed);
+    public const string Ec2FilterInvalid = nameof(Ec2FilterInvalid);
+    public const string AwsCredentialsNotFound = nameof(AwsCredentialsNotFound);
+    public const string AwsAuthenticationFailed = nameof(AwsAuthenticationFailed);
+    public const string AwsRegionNotFound = nameof(AwsRegionNotFound);
+    public const string AwsRegionInvalid = nameof(AwsRegionInvalid);
+    public const string AwsProfileNotFound = nameof(AwsProfileNotFound);
+    public const string AwsEndpointUrlInvalid = nameof(AwsEndpointUrlInvalid);
+    public const string AwsSdkLoadFailed = nameof(AwsSdkLoadFailed);
+    public const string InstanceIdentityUnavailable = nameof(InstanceIdentityUnavailable);
+    public const string MetadataOptionsNoChange = nameof(MetadataOptionsNoChange);
+    public const string MetadataOptionsNotApplied = nameof(MetadataOptionsNotApplied);
 }

@@ -110,11 +110,17 @@ public abstract class ImdsCmdlet : PSCmdlet, IDisposable
         }
     }
 
+    /// <summary>Releases what a cmdlet holds across its records (clients, connections); called once from <see cref="Dispose"/>.</summary>
+    protected virtual void DisposeResources()
+    {
+    }
+
     public void Dispose()
     {
         if (!_disposed)
         {
             _disposed = true;
+            DisposeResources();
             _cancellation.Dispose();
             GC.SuppressFinalize(this);
         }

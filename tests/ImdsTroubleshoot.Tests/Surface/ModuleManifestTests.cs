@@ -54,11 +54,17 @@ public sealed class ModuleManifestTests
     {
         var files = Directory.GetFiles(Repo.StagedModuleDir, "*", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(Repo.StagedModuleDir, f).Replace('\\', '/'))
-            .Where(f => !f.StartsWith("Dependencies/", StringComparison.Ordinal))
             .OrderBy(f => f, StringComparer.Ordinal)
             .ToArray();
         Assert.Equal(new[]
         {
+            // The AWS SDK and the bridge that uses it: loaded into the module's own AssemblyLoadContext, never from the root.
+            "Dependencies/AWSSDK.Core.dll",
+            "Dependencies/AWSSDK.EC2.dll",
+            "Dependencies/AWSSDK.SSO.dll",
+            "Dependencies/AWSSDK.SSOOIDC.dll",
+            "Dependencies/AWSSDK.SecurityToken.dll",
+            "Dependencies/ImdsTroubleshoot.Aws.dll",
             "ImdsTroubleshoot.Engine.dll",
             "ImdsTroubleshoot.Format.ps1xml",
             "ImdsTroubleshoot.dll",
@@ -67,6 +73,27 @@ public sealed class ModuleManifestTests
             "en-US/ImdsTroubleshoot.dll-Help.xml",
             "en-US/about_ImdsTroubleshoot.help.txt",
         }, files);
+    }
+
+    [Fact]
+    public void Only_the_bridge_references_the_AWS_SDK()
+    {
+        // The module binds the bridge at run time through its own AssemblyLoadContext; the SDK is reached only through the bridge.
+        var module = ReferencedAssemblies(Path.Combine(Repo.StagedModuleDir, "ImdsTroubleshoot.dll"));
+        Assert.Contains("ImdsTroubleshoot.Aws", module);
+        Assert.DoesNotContain(module, r => r.StartsWith("AWSSDK", StringComparison.Ordinal));
+        Assert.DoesNotContain(ReferencedAssemblies(Path.Combine(Repo.StagedModuleDir, "ImdsTroubleshoot.Engine.dll")), r => r.StartsWith("AWSSDK", StringComparison.Ordinal));
+        var bridge = ReferencedAssemblies(Path.Combine(Repo.StagedModuleDir, "Dependencies", "ImdsTroubleshoot.Aws.dll"));
+        Assert.Contains("AWSSDK.EC2", bridge);
+        Assert.Contains("ImdsTroubleshoot.Engine", bridge);
+    }
+
+    private static string[] ReferencedAssemblies(string path)
+    {
+        using var stream = File.OpenRead(path);
+        using var pe = new System.Reflection.PortableExecutable.PEReader(stream);
+        var md = System.Reflection.Metadata.PEReaderExtensions.GetMetadataReader(pe);
+        return md.AssemblyReferences.Select(h => md.GetString(md.GetAssemblyReference(h).Name)).ToArray();
     }
 
     [Fact]
