@@ -77,18 +77,11 @@ public static class InstanceIdentityProvider
     /// <summary>How long the cmdlets wait for <see cref="IInstanceIdentitySource.TryGetAsync"/>.</summary>
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
-    private static IInstanceIdentitySource s_current = new UnavailableInstanceIdentitySource();
+    private static IInstanceIdentitySource s_current = new Client.ImdsInstanceIdentitySource();
 
     public static IInstanceIdentitySource Current
     {
         get => Volatile.Read(ref s_current);
         set => Volatile.Write(ref s_current, value ?? throw new ArgumentNullException(nameof(value)));
-    }
-
-    /// <summary>Used until an IMDS-based source is registered.</summary>
-    private sealed class UnavailableInstanceIdentitySource : IInstanceIdentitySource
-    {
-        public Task<InstanceIdentity?> TryGetAsync(CancellationToken cancellationToken) =>
-            Task.FromException<InstanceIdentity?>(new InstanceIdentityUnavailableException("no IMDS identity source is registered in this build"));
     }
 }

@@ -803,6 +803,11 @@ public sealed class FakeEc2 : IDisposable
         catch (ObjectDisposedException)
         {
         }
+        catch (HttpListenerException)
+        {
+            // The managed HttpListener can trip over another listener that took the same port number meanwhile
+            // while removing its prefix; the listener is closed either way.
+        }
 
         _stop.Dispose();
     }

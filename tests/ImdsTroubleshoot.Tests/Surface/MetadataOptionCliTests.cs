@@ -49,6 +49,26 @@ public sealed class MetadataOptionCliTests : IDisposable
     }
 
     [Fact]
+    public void With_no_instance_given_it_finds_its_own_instance_and_Region_through_IMDS()
+    {
+        using var emulator = ImdsTroubleshoot.Engine.Emulator.ImdsEmulator.Start(new ImdsTroubleshoot.Engine.Emulator.EmulatorOptions
+        {
+            Name = "test-self-cli",
+            Settings = new ImdsTroubleshoot.Engine.Emulator.EmulatorSettings { HttpTokens = ImdsTroubleshoot.Engine.Emulator.HttpTokensState.Required },
+        });
+        var env = Env(e =>
+        {
+            e["AWS_EC2_METADATA_DISABLED"] = null;
+            e["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = emulator.Endpoint.ToString();
+        }, endpoint: _fake.Url, region: null);
+        var r = Cli.Run(new[] { "Get-ImdsMetadataOption | ForEach-Object { $_.InstanceId + ' ' + $_.Region + ' ' + $_.Assessment }" }, env);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("i-0123456789abcdef0 eu-west-1 IMDS off", r.Stdout.Trim());
+        Assert.Contains(emulator.GetRequestLog(), x => x.Path == "/latest/dynamic/instance-identity/document" && x.Kind == ImdsTroubleshoot.Engine.Emulator.ImdsRequestKind.V2 && x.StatusCode == 200);
+        Assert.Equal("eu-west-1", _fake.Requests.Single().SigningRegion);
+    }
+
+    [Fact]
     public void ProfileName_takes_keys_and_Region_from_the_shared_files_over_the_environment()
     {
         string dir = Directory.CreateTempSubdirectory("imds-aws-profile-").FullName;

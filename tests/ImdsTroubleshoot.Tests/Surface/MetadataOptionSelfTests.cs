@@ -108,35 +108,6 @@ public sealed class MetadataOptionSelfTests : IDisposable
         Assert.Equal(0, source.Calls);
     }
 
-    /// <summary>
-    /// A stand-in for the IMDS identity source the integrator writes: IMDSv2 token, then the identity document; a 403
-    /// becomes the reason in plain words. Test code only; the product's IMDS client lives in the engine.
-    /// </summary>
-    private sealed class EmulatorIdentitySource : IInstanceIdentitySource
-    {
-        private readonly Uri _endpoint;
-
-        public EmulatorIdentitySource(Uri endpoint) => _endpoint = endpoint;
-
-        public async Task<InstanceIdentity?> TryGetAsync(CancellationToken cancellationToken)
-        {
-            using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(3) };
-            using var put = new HttpRequestMessage(HttpMethod.Put, new Uri(_endpoint, "latest/api/token"));
-            put.Headers.Add("X-aws-ec2-metadata-token-ttl-seconds", "60");
-            using var tokenResponse = await http.SendAsync(put, cancellationToken);
-            if (tokenResponse.StatusCode == HttpStatusCode.Forbidden)
-            {
-                throw new InstanceIdentityUnavailableException("IMDS answered 403 Forbidden to the token request: HttpEndpoint may be disabled");
-            }
-
-            string token = await tokenResponse.Content.ReadAsStringAsync(cancellationToken);
-            using var get = new HttpRequestMessage(HttpMethod.Get, new Uri(_endpoint, "latest/dynamic/instance-identity/document"));
-            get.Headers.Add("X-aws-ec2-metadata-token", token);
-            using var doc = JsonDocument.Parse(await (await http.SendAsync(get, cancellationToken)).Content.ReadAsStringAsync(cancellationToken));
-            return new InstanceIdentity(doc.RootElement.GetProperty("instanceId").GetString()!, doc.RootElement.GetProperty("region").GetString()!);
-        }
-    }
-
     private static int RawGet(Uri endpoint, string path)
     {
         using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) };
@@ -169,7 +140,7 @@ public sealed class MetadataOptionSelfTests : IDisposable
                 });
             }
         };
-        InstanceIdentityProvider.Current = new EmulatorIdentitySource(emulator.Endpoint);
+        InstanceIdentityProvider.Current = new ImdsTroubleshoot.Engine.Client.ImdsInstanceIdentitySource(emulator.Endpoint);
 
         Assert.Equal(403, RawGet(emulator.Endpoint, "latest/meta-data/instance-id"));
         var selfFails = Terminating("Get-ImdsMetadataOption");

@@ -1,0 +1,65 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using ImdsTroubleshoot.Engine.Ec2;
+
+namespace ImdsTroubleshoot.Engine.Client;
+
+/// <summary>
+/// "Which instance am I, in which Region?" from IMDS: the identity document over IMDSv2 (the default endpoint, or
+/// AWS_EC2_METADATA_SERVICE_ENDPOINT, or the one given). Null when nothing answers; when IMDS answers without an
+/// identity, an <see cref="InstanceIdentityUnavailableException"/> that says why in plain words.
+/// </summary>
+public sealed class ImdsInstanceIdentitySource : IInstanceIdentitySource
+{
+    private readonly Uri? _endpoint;
+
+    public ImdsInstanceIdentitySource(Uri? endpoint = null)
+    {
+        _endpoint = endpoint;
+    }
+
+    public async Task<InstanceIdentity?> TryGetAsync(CancellationToken cancellationToken)
+    {
+        if (_endpoint is null && ImdsEndpointResolver.IsDisabledByEnvironment())
+        {
+            throw new InstanceIdentityUnavailableException("AWS_EC2_METADATA_DISABLED=true turns IMDS reads off in this environment");
+        }
+
+        var client = ImdsClientCache.Get(new ImdsClientOptions
+        {
+            Endpoint = ImdsEndpointResolver.Resolve(_endpoint).Endpoint,
+            TotalTimeout = TimeSpan.FromSeconds(5),
+        });
+        string document;
+        try
+        {
+            document = await client.GetStringAsync("/latest/dynamic/instance-identity/document", cancellationToken).ConfigureAwait(false);
+        }
+        catch (ImdsException ex) when (ex.Failure is ImdsFailure.ConnectionRefused or ImdsFailure.ConnectTimeout or ImdsFailure.Unreachable)
+        {
+            return null;
+        }
+        catch (ImdsException ex)
+        {
+            throw new InstanceIdentityUnavailableException("IMDS did not give the identity document: " + ex.Message);
+        }
+
+        ImdsIdentityDocument identity;
+        try
+        {
+            identity = ImdsIdentityDocument.Parse(document);
+        }
+        catch (FormatException ex)
+        {
+            throw new InstanceIdentityUnavailableException(ex.Message);
+        }
+
+        if (identity.InstanceId is null || identity.Region is null)
+        {
+            throw new InstanceIdentityUnavailableException("the identity document has no instanceId or region");
+        }
+
+        return new InstanceIdentity(identity.InstanceId, identity.Region, identity.AccountId, identity.AvailabilityZone);
+    }
+}
