@@ -99,10 +99,7 @@ internal sealed class Analysis
                 var walks = new List<Walk>();
                 foreach (var (packet, hooks) in Packets(subject, v6))
                 {
-                    if (packet.Kind == PacketKind.Syn)
-                    {
-                        _references.Add((packet, hooks));
-                    }
+                    _references.Add((packet, hooks));
 
                     List<Walk> result = Evaluator.Run(_rules, packet, hooks);
                     foreach (Walk w in result)
@@ -336,7 +333,9 @@ internal sealed class Analysis
             }
 
             var state = new EvalState { Mark = 0, CtState = packet.CtState };
-            if (rule.Match(packet.At(hook), state) != Tri.False)
+            Packet at = packet.At(hook);
+            if (rule.Match(at, state) != Tri.False &&
+                (rule.Action.MapEntries is not { } entries || entries.Any(e => e.When.Evaluate(at, state) != Tri.False)))
             {
                 return true;
             }
@@ -383,7 +382,8 @@ internal sealed class Analysis
         FirewallRuleEffect.Blocks or FirewallRuleEffect.MayBlock or FirewallRuleEffect.Redirects => true,
         FirewallRuleEffect.NotEvaluated => rule.Chain.Name == IptablesSaveParser.UnreadableChain || CouldMatch(rule),
         FirewallRuleEffect.Allows or FirewallRuleEffect.PassesOn => rule.Problems.Count > 0 || HasImdsCondition(rule),
-        FirewallRuleEffect.NotReached => (rule.Action.IsBlocking || rule.Problems.Count > 0) && HasImdsCondition(rule),
+        FirewallRuleEffect.NotReached => (rule.Action.IsBlocking || rule.Action.Kind == ActionKind.Redirect || rule.Problems.Count > 0 ||
+                                          rule.Action.MapEntries?.Any(e => e.Verdict.IsBlocking) == true) && HasImdsCondition(rule),
         _ => false,
     };
 
@@ -420,7 +420,8 @@ internal sealed class Analysis
             };
         }
 
-        return FirewallRuleEffect.NoMatch;
+        // Reached only by packets it does not match (IPv6 packets past an "ip daddr" rule): it may still match others.
+        return CouldMatch(rule) ? FirewallRuleEffect.NotReached : FirewallRuleEffect.NoMatch;
     }
 
     private string? DeleteTool(bool v6, FirewallBackend backend)

@@ -162,7 +162,11 @@ internal sealed class Evaluator
             }
 
             bool certain = m == Tri.True && w.IsCertain;
-            w.Matched.Add((rule, certain));
+            if (kind != ActionKind.VerdictMap)
+            {
+                w.Matched.Add((rule, certain));
+            }
+
             if (ApplyAction(rule.Action, rule, m, certain, chain, i, stack, baseChain, w, p, end))
             {
                 return;
@@ -253,6 +257,7 @@ internal sealed class Evaluator
                             _walks++;
                             Walk taken = w.Clone();
                             taken.Assumptions++;
+                            taken.Matched.Add((rule, false));
                             if (!ApplyAction(verdict, rule, Tri.Unknown, false, chain, i, stack, baseChain, taken, p, end))
                             {
                                 RunChain(chain, i + 1, stack, baseChain, taken, p, end);
@@ -262,6 +267,7 @@ internal sealed class Evaluator
                             continue;
                         }
 
+                        w.Matched.Add((rule, certain && w.IsCertain));
                         return ApplyAction(verdict, rule, m, certain && w.IsCertain, chain, i, stack, baseChain, w, p, end);
                     }
 

@@ -334,4 +334,78 @@ public sealed class EvaluatorSemanticsTests
         var withForward = Inspect(Runner(v4: Filter(DefaultPolicies(), Seed, "-A FORWARD -d 169.254.169.254/32 -j DROP")), new FirewallQuery { Uids = new uint[] { 0 }, Family = FirewallFamily.IPv4, IncludeForward = true });
         Assert.True(withForward.Rule("FORWARD", 1).Blocks);
     }
+
+    private static string Nft(string family, string table, string chains, params string[] rules)
+    {
+        string header = "{\"metainfo\": {\"version\": \"1.0.6\", \"json_schema_version\": 1}}, " +
+            $"{{\"table\": {{\"family\": \"{family}\", \"name\": \"{table}\", \"handle\": 1}}}}, " + chains;
+        int handle = 100;
+        var body = rules.Select(r =>
+        {
+            string[] parts = r.Split('|', 2);
+            return $"{{\"rule\": {{\"family\": \"{family}\", \"table\": \"{table}\", \"chain\": \"{parts[0]}\", \"handle\": {handle++}, \"expr\": {parts[1]}}}}}";
+        });
+        return "{\"nftables\": [" + header + (rules.Length > 0 ? ", " + string.Join(", ", body) : string.Empty) + "]}";
+    }
+
+    private static string BaseChain(string family, string table, string name, string hook, int prio, string policy = "accept") =>
+        $"{{\"chain\": {{\"family\": \"{family}\", \"table\": \"{table}\", \"name\": \"{name}\", \"handle\": 1, \"type\": \"filter\", \"hook\": \"{hook}\", \"prio\": {prio}, \"policy\": \"{policy}\"}}}}";
+
+    private static string UserChain(string family, string table, string name) =>
+        $"{{\"chain\": {{\"family\": \"{family}\", \"table\": \"{table}\", \"name\": \"{name}\", \"handle\": 2}}}}";
+
+    private const string ImdsV4 = "{\"match\": {\"op\": \"==\", \"left\": {\"payload\": {\"protocol\": \"ip\", \"field\": \"daddr\"}}, \"right\": \"169.254.169.254\"}}";
+
+    [Fact]
+    public void Nft_verdict_maps_pick_the_verdict_of_the_port()
+    {
+        string vmap(string entries) => $"[{ImdsV4}, {{\"vmap\": {{\"key\": {{\"payload\": {{\"protocol\": \"tcp\", \"field\": \"dport\"}}}}, \"data\": {{\"set\": [{entries}]}}}}}}]";
+        var blocks = Inspect(Runner(nft: Nft("inet", "t", BaseChain("inet", "t", "out", "output", 0), "out|" + vmap("[80, {\"drop\": null}], [443, {\"accept\": null}]"))), new FirewallQuery { Family = FirewallFamily.IPv4 });
+        var rule = blocks.Rules.Single();
+        Assert.True(rule.Blocks);
+        Assert.Equal("ip daddr 169.254.169.254 tcp dport vmap { 80 : drop, 443 : accept }", rule.Rule);
+        Assert.Equal(FirewallSymptom.Timeout, rule.ExpectedSymptom);
+        var other = Inspect(Runner(nft: Nft("inet", "t", BaseChain("inet", "t", "out", "output", 0), "out|" + vmap("[443, {\"drop\": null}]"))), new FirewallQuery { Family = FirewallFamily.IPv4 });
+        Assert.Empty(other.Rules);
+    }
+
+    [Fact]
+    public void Nft_interface_wildcards_skuid_on_forward_and_chain_priorities()
+    {
+        string iif(string name) => $"[{{\"match\": {{\"op\": \"==\", \"left\": {{\"meta\": {{\"key\": \"iifname\"}}}}, \"right\": \"{name}\"}}}}, {ImdsV4}, {{\"drop\": null}}]";
+        const string skuidNot0 = "[{\"match\": {\"op\": \"!=\", \"left\": {\"meta\": {\"key\": \"skuid\"}}, \"right\": 0}}, {\"drop\": null}]";
+        string chains = BaseChain("inet", "t", "fwd", "forward", 0) + ", " + BaseChain("inet", "t", "early", "output", -10) + ", " + BaseChain("inet", "t", "late", "output", 10);
+        var report = Inspect(Runner(nft: Nft("inet", "t", chains,
+            "fwd|" + iif("eni*"),
+            "fwd|" + iif("eni\\\\*"),
+            "fwd|" + skuidNot0,
+            "early|[" + ImdsV4 + ", {\"accept\": null}]",
+            "late|[" + ImdsV4 + ", {\"reject\": {\"type\": \"tcp reset\"}}]"), containerInterface: "eni7"), new FirewallQuery { Family = FirewallFamily.IPv4 });
+        FirewallRule H(long h) => report.Rules.SingleOrDefault(r => r.Handle == h) ?? throw new Xunit.Sdk.XunitException(Describe(report));
+        // "eni*" is a wildcard; "eni\*" is an interface literally named eni* (which does not exist here).
+        Assert.Contains("forwarded from eni7", H(100).BlockedFor);
+        Assert.Equal(new[] { "forwarded from eni* (no such interface now)" }, H(101).BlockedFor);
+        Assert.DoesNotContain(report.Rules, r => r.Handle is 102);
+        Assert.Equal(FirewallRuleEffect.Allows, H(103).Effect);
+        Assert.True(H(104).Decides);
+        Assert.Equal(FirewallSymptom.ConnectionRefused, H(104).ExpectedSymptom);
+        Assert.Equal("nft delete rule inet t late handle 104", H(104).RemoveCommand);
+    }
+
+    [Fact]
+    public void Nft_jump_and_return_in_user_chains()
+    {
+        const string skuid0Return = "[{\"match\": {\"op\": \"==\", \"left\": {\"meta\": {\"key\": \"skuid\"}}, \"right\": 0}}, {\"return\": null}]";
+        string chains = BaseChain("ip", "t", "out", "output", 0) + ", " + UserChain("ip", "t", "check");
+        var report = Inspect(Runner(nft: Nft("ip", "t", chains,
+            "out|[" + ImdsV4 + ", {\"jump\": {\"target\": \"check\"}}]",
+            "check|" + skuid0Return,
+            "check|[{\"reject\": null}]")), new FirewallQuery { Family = FirewallFamily.IPv4 });
+        var reject = report.Rules.Single(r => r.Chain == "check" && r.Position == 2);
+        Assert.True(reject.Blocks);
+        Assert.Equal(FirewallSymptom.ConnectionRefused, reject.ExpectedSymptom);
+        Assert.DoesNotContain(reject.BlockedFor, s => s.StartsWith("uid 0 ", System.StringComparison.Ordinal));
+        Assert.Contains("uid 1000 (cloudsdk)", reject.BlockedFor);
+        Assert.Equal(FirewallAccess.Allowed, report.Subject("forwarded from veth-ctr").Access);
+    }
 }

@@ -12,6 +12,7 @@ public sealed class FakeCommandRunner : ICommandRunner
     private readonly Dictionary<string, CommandResult> _results = new(StringComparer.Ordinal);
     private readonly HashSet<string> _installed = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _files = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _denied = new(StringComparer.Ordinal);
 
     public List<string> Calls { get; } = new();
 
@@ -40,6 +41,20 @@ public sealed class FakeCommandRunner : ICommandRunner
         return this;
     }
 
+    /// <summary>Reading this file fails as it does for a non-root user (mode 0440 root).</summary>
+    public FakeCommandRunner Deny(string path)
+    {
+        _denied.Add(path);
+        return this;
+    }
+
+    public FakeCommandRunner TimeOut(string commandLine)
+    {
+        _installed.Add(commandLine.Split(' ')[0]);
+        _results[commandLine] = new CommandResult(-1, string.Empty, string.Empty, timedOut: true);
+        return this;
+    }
+
     /// <summary>The network of a lab instance: eth0 towards IMDS, and a container veth.</summary>
     public FakeCommandRunner WithLabNetwork(string containerInterface = "veth-ctr")
     {
@@ -55,7 +70,15 @@ public sealed class FakeCommandRunner : ICommandRunner
 
     public string? Resolve(string program) => _installed.Contains(program) ? "/usr/sbin/" + program : null;
 
-    public string? ReadFile(string path) => _files.TryGetValue(path, out string? c) ? c : null;
+    public string? ReadFile(string path)
+    {
+        if (_denied.Contains(path))
+        {
+            throw new UnauthorizedAccessException($"Access to the path '{path}' is denied.");
+        }
+
+        return _files.TryGetValue(path, out string? c) ? c : null;
+    }
 
     public CommandResult Run(string program, IReadOnlyList<string> arguments, TimeSpan timeout, CancellationToken cancellationToken, string? standardInput = null)
     {
