@@ -431,7 +431,7 @@ internal sealed partial class PersistenceIndex
             if (ch == '{')
             {
                 // A brace that opens a set inside a rule ("tcp dport { 80, 443 }") stays part of the rule.
-                string so = sb.ToString().TrimEnd();
+                string so = sb.ToString().Trim();
                 if (so.StartsWith("table ", StringComparison.Ordinal) || so.StartsWith("chain ", StringComparison.Ordinal) || so.StartsWith("set ", StringComparison.Ordinal) ||
                     so.StartsWith("map ", StringComparison.Ordinal) || so.StartsWith("flowtable ", StringComparison.Ordinal) || so.StartsWith("counter ", StringComparison.Ordinal) ||
                     so.StartsWith("quota ", StringComparison.Ordinal) || so.StartsWith("ct ", StringComparison.Ordinal) || so.StartsWith("limit ", StringComparison.Ordinal))
