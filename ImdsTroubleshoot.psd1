@@ -17,6 +17,8 @@
     CmdletsToExport      = @(
         'Get-ImdsEmulator'
         'Get-ImdsEmulatorLog'
+        'Get-ImdsFirewallRule'
+        'Remove-ImdsFirewallRule'
         'Set-ImdsEmulator'
         'Start-ImdsEmulator'
         'Stop-ImdsEmulator'

@@ -408,6 +408,11 @@ public sealed partial class FirewallInspector
                 throw new FirewallCommandException($"nft -j list ruleset: {ex.Message}", ex) { Tool = "nft" };
             }
 
+            foreach (Table t in dump.Tables.Where(t => t.FlagsUncertain))
+            {
+                ResolveTableFlags(t, warnings, cancellationToken);
+            }
+
             rules.Tables.AddRange(dump.Tables);
             warnings.AddRange(dump.Warnings);
             sources.Add($"nft -j list ruleset: {dump.Tables.Count} native table(s){(dump.Skipped.Count > 0 ? $" ({string.Join(", ", dump.Skipped)} read from iptables-save)" : string.Empty)}");
@@ -423,6 +428,27 @@ public sealed partial class FirewallInspector
         }
 
         return rules;
+    }
+
+    /// <summary>Reads a table's flags from nft's text listing (its "flags" line), when the JSON printed nonsense.</summary>
+    private void ResolveTableFlags(Table table, List<string> warnings, CancellationToken cancellationToken)
+    {
+        CommandResult r = _runner.Run("nft", new[] { "list", "table", table.NftFamily!, table.Name }, _options.CommandTimeout, cancellationToken);
+        if (r.ExitCode != 0 || r.TimedOut)
+        {
+            warnings.Add($"nft table {table.DisplayName}: nft printed unreadable table flags and 'nft list table' failed; the table is evaluated as active");
+            return;
+        }
+
+        foreach (string line in r.StandardOutput.Split('\n'))
+        {
+            string t = line.Trim();
+            if (t.StartsWith("flags ", StringComparison.Ordinal) && !t.Contains('{', StringComparison.Ordinal))
+            {
+                table.Dormant = t.Substring(6).Split(new[] { ',', ' ' }, StringSplitOptions.RemoveEmptyEntries).Contains("dormant");
+                return;
+            }
+        }
     }
 
     private string? ResolveBackendTool(string family, string suffix, bool nftBackend, CancellationToken cancellationToken)

@@ -395,6 +395,17 @@ public sealed class FirewallRuleRemover
         return model;
     }
 
+    /// <summary>Applies a planned change and records it (file updated, backup) in the removal result.</summary>
+    public string ApplyPersistedFileUpdate(FirewallRuleRemoval removal, PersistedFileChange change)
+    {
+        ArgumentNullException.ThrowIfNull(removal);
+        string backup = ApplyPersistedFileUpdate(change);
+        removal.PersistedFileUpdated = true;
+        removal.BackupFile = backup;
+        removal.PersistHint = null;
+        return backup;
+    }
+
     /// <summary>Backs the file up, then replaces it atomically without the planned lines, keeping owner and mode. Returns the backup's path.</summary>
     public string ApplyPersistedFileUpdate(PersistedFileChange change)
     {

@@ -894,6 +894,9 @@ internal sealed class Table
 
     public bool Dormant { get; set; }
 
+    /// <summary>nft printed table flags it could not have meant (nft 1.0.6 prints garbage for "flags dormant"): ask again in text.</summary>
+    public bool FlagsUncertain { get; set; }
+
     /// <summary>bridge/netdev/arp tables: parsed, never evaluated.</summary>
     public bool Unsupported { get; set; }
 

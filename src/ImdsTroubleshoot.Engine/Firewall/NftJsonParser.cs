@@ -98,10 +98,12 @@ internal static class NftJsonParser
                                 "ip6" => true,
                                 _ => null,
                             };
+                            var (dormant, uncertain) = Flags(o);
                             var table = new Table(FirewallBackend.Nftables, v6, name, family)
                             {
                                 Unsupported = family is not ("ip" or "ip6" or "inet"),
-                                Dormant = IsDormant(o),
+                                Dormant = dormant,
+                                FlagsUncertain = uncertain,
                             };
                             tables[(family, name)] = new TableInfo(table);
                             dump.Tables.Add(table);
@@ -218,20 +220,40 @@ internal static class NftJsonParser
     /// <summary>The expression array as compact JSON, to compare a rule before deleting it.</summary>
     public static string CanonicalJson(JsonElement e) => JsonSerializer.Serialize(e);
 
-    private static bool IsDormant(JsonElement table)
+    private static readonly string[] s_tableFlags = { "dormant", "owner", "persist" };
+
+    /// <summary>
+    /// Table flags. nft 1.0.6 prints a single flag as a string, and a wrong one: "dorm", or even the table's name, for
+    /// "flags dormant". A string that is no known flag makes the flags uncertain (the inspector asks nft in text).
+    /// </summary>
+    private static (bool Dormant, bool Uncertain) Flags(JsonElement table)
     {
         if (!table.TryGetProperty("flags", out JsonElement flags))
         {
-            return false;
+            return (false, false);
         }
 
-        // nft 1.0.6 prints "flags": "dorm" (a string); others print an array.
-        return flags.ValueKind switch
+        IEnumerable<string> names = flags.ValueKind switch
         {
-            JsonValueKind.String => flags.GetString()!.StartsWith("dorm", StringComparison.Ordinal),
-            JsonValueKind.Array => flags.EnumerateArray().Any(f => f.ValueKind == JsonValueKind.String && f.GetString()!.StartsWith("dorm", StringComparison.Ordinal)),
-            _ => false,
+            JsonValueKind.String => new[] { flags.GetString()! },
+            JsonValueKind.Array => flags.EnumerateArray().Where(f => f.ValueKind == JsonValueKind.String).Select(f => f.GetString()!).ToArray(),
+            _ => new[] { flags.GetRawText() },
         };
+        bool dormant = false;
+        bool uncertain = false;
+        foreach (string n in names)
+        {
+            if (n.StartsWith("dorm", StringComparison.Ordinal))
+            {
+                dormant = true;
+            }
+            else if (!s_tableFlags.Contains(n))
+            {
+                uncertain = true;
+            }
+        }
+
+        return (dormant, uncertain && !dormant);
     }
 
     private static int Priority(JsonElement chain)

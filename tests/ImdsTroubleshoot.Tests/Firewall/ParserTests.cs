@@ -286,4 +286,18 @@ public sealed class ParserTests
         var ex = Assert.Throws<FirewallCommandException>(() => Inspect(runner));
         Assert.Contains("not JSON", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_dormant_table_whose_flags_nft_1_0_6_prints_wrongly_is_checked_in_text()
+    {
+        // Captured: nft 1.0.6 printed "flags": "asleep" (the table's name) for a table with "flags dormant".
+        const string json = """{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "ip", "name": "asleep", "handle": 1, "flags": "asleep"}}, {"chain": {"family": "ip", "table": "asleep", "name": "out", "handle": 1, "type": "filter", "hook": "output", "prio": 0, "policy": "drop"}}]}""";
+        var runner = Runner(nft: json).On("nft list table ip asleep", "table ip asleep {\n\tflags dormant\n\n\tchain out {\n\t\ttype filter hook output priority filter; policy drop;\n\t}\n}\n");
+        var report = Inspect(runner);
+        Assert.Empty(report.Rules);
+        Assert.All(report.Subjects, s => Assert.Equal(FirewallAccess.Allowed, s.Access));
+
+        var active = Runner(nft: json).On("nft list table ip asleep", "table ip asleep {\n\tchain out {\n\t\ttype filter hook output priority filter; policy drop;\n\t}\n}\n");
+        Assert.True(Inspect(active).Rules.Single(r => r.IsPolicy).Blocks);
+    }
 }
