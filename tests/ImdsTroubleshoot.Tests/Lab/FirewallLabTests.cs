@@ -387,4 +387,38 @@ public sealed class FirewallLabTests
         Assert.Contains("Permission denied (you must be root)", plain.Stderr, StringComparison.Ordinal);
         Assert.Equal(string.Empty, plain.Stdout.Trim());
     }
+
+    [LabFact]
+    public void A_drop_policy_is_reported_as_the_blocker_and_cannot_be_removed_as_a_rule()
+    {
+        using var lab = StartLab(out _);
+        string ns = lab.InstanceNs;
+        Run(ns, "iptables", "-A", "OUTPUT", "-o", "lo", "-j", "ACCEPT");
+        Run(ns, "iptables", "-P", "OUTPUT", "DROP");
+        Assert.Equal(28, CurlAs(ns, 0, 2, V4Url).ExitCode);
+
+        using var ps = new PsSession();
+        var policy = Assert.Single(Ps(ps, "param($ns) Get-ImdsFirewallRule -NetworkNamespace $ns -AddressFamily IPv4", ns).Objects<FirewallRule>());
+        Assert.True(policy.IsPolicy);
+        Assert.True(policy.Blocks);
+        Assert.Equal(":OUTPUT DROP", policy.Rule);
+        var refused = ps.Invoke("param($x) $x | Remove-ImdsFirewallRule -Force", new Hashtable { ["x"] = policy });
+        var error = Assert.Single(refused.AllErrors);
+        Assert.Equal("FirewallRuleIsPolicy,ImdsTroubleshoot.Commands.RemoveImdsFirewallRuleCommand", error.FullyQualifiedErrorId);
+        Assert.Contains("iptables -t filter -P OUTPUT ACCEPT", error.ErrorDetails.RecommendedAction, StringComparison.Ordinal);
+        Assert.Contains(":OUTPUT DROP", Save(ns, "iptables-save"), StringComparison.Ordinal);
+
+        // An ACCEPT for IMDS in front of the policy lets it through: nothing blocks any more.
+        Run(ns, "iptables", "-A", "OUTPUT", "-d", "169.254.169.254", "-p", "tcp", "--dport", "80", "-j", "ACCEPT");
+        AssertServed(CurlAs(ns, 0, 3, V4Url));
+        var after = Ps(ps, "param($ns) Get-ImdsFirewallRule -NetworkNamespace $ns -AddressFamily IPv4", ns).Objects<FirewallRule>().ToList();
+        Assert.DoesNotContain(after, r => r.Blocks);
+        Assert.Contains(after, r => r.Effect == FirewallRuleEffect.Allows && r.Position == 2);
+
+        // Without -Force or -Confirm:$false, a non-interactive session cannot confirm: nothing is deleted.
+        Run(ns, "iptables", "-A", "OUTPUT", "-d", "169.254.169.254", "-j", "DROP");
+        var unconfirmed = Ps(ps, "param($ns) Get-ImdsFirewallRule -NetworkNamespace $ns -AddressFamily IPv4 -All | Where-Object { $_.Position -eq 3 } | Remove-ImdsFirewallRule", ns);
+        Assert.NotEmpty(unconfirmed.AllErrors);
+        Assert.Contains("-A OUTPUT -d 169.254.169.254/32 -j DROP", Save(ns, "iptables-save"), StringComparison.Ordinal);
+    }
 }
