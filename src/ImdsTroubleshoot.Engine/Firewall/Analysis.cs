@@ -24,11 +24,10 @@ internal sealed class Analysis
     private readonly Dictionary<Rule, FirewallRule> _converted = new();
     private readonly List<(Subject Subject, bool IsIPv6, FirewallAccess Access, Rule? Decider, FirewallSymptom Symptom)> _subjectResults = new();
 
-    public Analysis(Ruleset rules, HostNetwork host, IUserDatabase users, PersistenceIndex persisted, string? networkNamespace, ICommandRunner runner)
+    public Analysis(Ruleset rules, HostNetwork host, PersistenceIndex persisted, string? networkNamespace, ICommandRunner runner)
     {
         _rules = rules;
         _host = host;
-        _ = users;
         _persisted = persisted;
         _namespace = networkNamespace;
         _runner = runner;
@@ -88,7 +87,6 @@ internal sealed class Analysis
 
     public void Evaluate(IReadOnlyList<Subject> subjects, FirewallFamily family, CancellationToken cancellationToken)
     {
-        Fields.EphemeralPorts = _host.EphemeralPorts;
         _subjects.AddRange(subjects);
         bool truncated = false;
         foreach (Subject subject in subjects)

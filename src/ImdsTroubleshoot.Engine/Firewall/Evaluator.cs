@@ -173,7 +173,7 @@ internal sealed class Evaluator
             }
         }
 
-        FellOff(chain, stack, baseChain, w, p, end);
+        FellOff(stack, baseChain, w, p, end);
     }
 
     /// <summary>Applies a matched rule's action; returns true when the walk left this chain (the caller stops).</summary>
@@ -220,7 +220,7 @@ internal sealed class Evaluator
                 end(w, true);
                 return true;
             case ActionKind.Return:
-                FellOff(chain, stack, baseChain, w, p, end, returned: true);
+                FellOff(stack, baseChain, w, p, end);
                 return true;
             case ActionKind.Jump:
             case ActionKind.Goto:
@@ -279,7 +279,7 @@ internal sealed class Evaluator
         }
     }
 
-    private void FellOff(Chain chain, ImmutableStack<(Chain Chain, int Next)> stack, Chain baseChain, Walk w, Packet p, End end, bool returned = false)
+    private void FellOff(ImmutableStack<(Chain Chain, int Next)> stack, Chain baseChain, Walk w, Packet p, End end)
     {
         if (!stack.IsEmpty)
         {
@@ -297,8 +297,6 @@ internal sealed class Evaluator
             w.Blockers.Add(new Blocker(policy, w.IsCertain, p.Kind));
         }
 
-        _ = returned;
-        _ = chain;
         end(w, false);
     }
 }

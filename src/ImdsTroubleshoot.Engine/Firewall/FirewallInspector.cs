@@ -183,7 +183,7 @@ public sealed partial class FirewallInspector
         warnings.AddRange(persisted.Warnings);
         sources.AddRange(persisted.FilesRead.Select(f => "persisted rules file " + f));
 
-        var analysis = new Analysis(rules, host, _users, persisted, _options.NetworkNamespace, _runner);
+        var analysis = new Analysis(rules, host, persisted, _options.NetworkNamespace, _runner);
         IReadOnlyList<Subject> subjects = BuildSubjects(query, rules, host);
         analysis.Evaluate(subjects, query.Family, cancellationToken);
         warnings.AddRange(analysis.Warnings);

@@ -267,9 +267,6 @@ internal static class Fields
     public const ulong NfProtoIPv4 = 2;
     public const ulong NfProtoIPv6 = 10;
 
-    /// <summary>The ephemeral ports a client connects from (net.ipv4.ip_local_port_range's Linux default).</summary>
-    public static (ulong Low, ulong High) EphemeralPorts { get; set; } = (32768, 60999);
-
     public static FieldValue Get(Field field, Packet p, in EvalState s, string? payloadProtocol = null)
     {
         switch (field)
@@ -810,7 +807,9 @@ internal sealed class Rule
             .OrderBy(s => s, StringComparer.Ordinal)
             .ToList();
         parts.Add("comment:" + (Comment ?? string.Empty));
-        parts.Add($"action:{Action.Kind}:{Action.Display}:{Action.Target}:{Action.RejectWith}:{Action.Detail}");
+        // A persisted file cannot tell a user chain from a target this tool does not know: both are "-j NAME".
+        string kind = Action.Kind is ActionKind.Jump or ActionKind.Unknown ? "Target" : Action.Kind.ToString();
+        parts.Add($"action:{kind}:{Action.Display}:{Action.RejectWith}:{Action.Detail}");
         return string.Join("|", parts);
     }
 
