@@ -379,7 +379,7 @@ internal sealed class Analysis
     {
         FirewallRuleEffect.Blocks or FirewallRuleEffect.MayBlock or FirewallRuleEffect.Redirects => true,
         FirewallRuleEffect.NotEvaluated => rule.Chain.Name == IptablesSaveParser.UnreadableChain || CouldMatch(rule),
-        FirewallRuleEffect.Allows or FirewallRuleEffect.PassesOn => rule.Problems.Count > 0 || HasImdsCondition(rule),
+        FirewallRuleEffect.Allows or FirewallRuleEffect.PassesOn => rule.Action.Kind != ActionKind.NatAccept && (rule.Problems.Count > 0 || HasImdsCondition(rule)),
         FirewallRuleEffect.NotReached => (rule.Action.IsBlocking || rule.Action.Kind == ActionKind.Redirect || rule.Problems.Count > 0 ||
                                           rule.Action.MapEntries?.Any(e => e.Verdict.IsBlocking) == true) && HasImdsCondition(rule),
         _ => false,
