@@ -498,8 +498,6 @@ internal sealed class Analysis
             Packets = rule.Packets,
             Bytes = rule.Bytes,
             IsPolicy = rule.IsPolicy,
-            BlockedUids = a.BlockedCertain.Where(s => s.Uid is not null).Select(s => s.Uid!.Value).ToList(),
-            DecidesForUids = a.Decides.Where(s => s.Uid is not null).Select(s => s.Uid!.Value).ToList(),
             ExpressionJson = rule.ExpressionJson,
             Spec = rule.Spec,
         };

@@ -295,10 +295,24 @@ public sealed partial class FirewallInspector
         }
     }
 
+    private static readonly HashSet<string> s_containerLinkKinds = new(StringComparer.Ordinal)
+    {
+        "veth", "bridge", "vxlan", "macvlan", "macvtap", "ipvlan", "ipvtap", "geneve", "tun", "tap", "netkit",
+    };
+
     private static IEnumerable<Subject> ForwardSubjects(Ruleset rules, HostNetwork host)
     {
+        // Containers and pods come in on virtual interfaces (veth, bridges such as docker0, vxlan ...). A physical NIC
+        // (a second ENI) counts only when a rule names it: nothing is forwarded from it to IMDS otherwise.
+        var named = rules.Tables.SelectMany(t => t.Chains.Values).SelectMany(c => c.Rules)
+            .SelectMany(r => r.Conditions.OfType<FieldCondition>())
+            .Where(f => f.Field == Field.InInterface)
+            .SelectMany(f => f.Right.Elements.OfType<InterfaceElement>())
+            .ToList();
         var names = host.Interfaces.Keys
             .Where(n => n != "lo" && n != host.ImdsInterfaceV4 && n != host.ImdsInterfaceV6)
+            .Where(n => (host.Kinds.TryGetValue(n, out string? kind) && kind is not null && s_containerLinkKinds.Contains(kind)) ||
+                        named.Any(e => e.Contains(FieldValue.Interface(n)) == Tri.True))
             .OrderBy(n => n, StringComparer.Ordinal)
             .Take(16)
             .ToList();

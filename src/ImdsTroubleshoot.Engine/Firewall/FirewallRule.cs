@@ -236,9 +236,6 @@ public sealed class FirewallRule
     /// <summary>How many rules with this exact spec the chain held when read (iptables -D removes the first).</summary>
     internal int IdenticalCount { get; set; } = 1;
 
-    internal IReadOnlyList<uint> BlockedUids { get; set; } = Array.Empty<uint>();
-
-    internal IReadOnlyList<uint> DecidesForUids { get; set; } = Array.Empty<uint>();
 
     /// <summary>Where this rule sits, for messages: "filter OUTPUT #1 (iptables-nft, IPv4)".</summary>
     public string Location => IsPolicy

@@ -25,6 +25,9 @@ internal sealed class HostNetwork
 
     public (ulong Low, ulong High) EphemeralPorts { get; init; } = (32768, 60999);
 
+    /// <summary>Interface name -> its link kind (veth, bridge, vxlan, ...); null for a physical NIC such as an ENA eth0.</summary>
+    public IReadOnlyDictionary<string, string?> Kinds { get; init; } = new Dictionary<string, string?>();
+
     public bool IsLocal(IPAddress address) => Interfaces.Values.Any(list => list.Any(a => a.Address.Equals(address)));
 
     public static HostNetwork Read(ICommandRunner runner, TimeSpan timeout, CancellationToken cancellationToken)
@@ -32,7 +35,8 @@ internal sealed class HostNetwork
         var (v4If, v4Src) = Route(runner, "169.254.169.254", false, timeout, cancellationToken);
         var (v6If, v6Src) = Route(runner, "fd00:ec2::254", true, timeout, cancellationToken);
         var interfaces = new Dictionary<string, IReadOnlyList<(IPAddress, int)>>(StringComparer.Ordinal);
-        CommandResult? addr = TryRun(runner, new[] { "-j", "addr", "show" }, timeout, cancellationToken);
+        var kinds = new Dictionary<string, string?>(StringComparer.Ordinal);
+        CommandResult? addr = TryRun(runner, new[] { "-j", "-d", "addr", "show" }, timeout, cancellationToken);
         if (addr is { ExitCode: 0 })
         {
             try
@@ -46,6 +50,7 @@ internal sealed class HostNetwork
                         continue;
                     }
 
+                    kinds[name] = link.TryGetProperty("linkinfo", out JsonElement linkinfo) && linkinfo.TryGetProperty("info_kind", out JsonElement kind) ? kind.GetString() : null;
                     var list = new List<(IPAddress, int)>();
                     if (link.TryGetProperty("addr_info", out JsonElement infos) && infos.ValueKind == JsonValueKind.Array)
                     {
@@ -91,6 +96,7 @@ internal sealed class HostNetwork
             SourceV4 = v4Src,
             SourceV6 = v6Src,
             Interfaces = interfaces,
+            Kinds = kinds,
             EphemeralPorts = ports,
         };
     }

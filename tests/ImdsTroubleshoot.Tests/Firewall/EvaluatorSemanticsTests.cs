@@ -408,4 +408,17 @@ public sealed class EvaluatorSemanticsTests
         Assert.Contains("uid 1000 (cloudsdk)", reject.BlockedFor);
         Assert.Equal(FirewallAccess.Allowed, report.Subject("forwarded from veth-ctr").Access);
     }
+
+    [Fact]
+    public void A_second_physical_nic_is_no_container_interface_unless_a_rule_names_it()
+    {
+        // A FORWARD DROP policy (Docker sets one) blocks nothing a container sends when Docker's rule accepts it;
+        // eth1 (an ENA NIC, no link kind) forwards nothing to IMDS and is not evaluated as a container interface.
+        var report = Inspect(Runner(v4: Filter(DefaultPolicies(forwardDrop: true), "-A FORWARD -i veth-ctr -j ACCEPT", "-A FORWARD -o veth-ctr -j ACCEPT")), new FirewallQuery { Family = FirewallFamily.IPv4 });
+        Assert.DoesNotContain(report.Subjects, s => s.Subject.Contains("eth1", System.StringComparison.Ordinal));
+        Assert.DoesNotContain(report.Rules, r => r.IsPolicy);
+
+        var named = Inspect(Runner(v4: Filter(DefaultPolicies(), "-A FORWARD -i eth1 -d 169.254.169.254/32 -j DROP")), new FirewallQuery { Family = FirewallFamily.IPv4 });
+        Assert.Equal(new[] { "forwarded from eth1" }, named.Rule("FORWARD", 1).BlockedFor);
+    }
 }

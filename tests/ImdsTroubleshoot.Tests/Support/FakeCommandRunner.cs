@@ -60,10 +60,11 @@ public sealed class FakeCommandRunner : ICommandRunner
     {
         On("ip -j route get 169.254.169.254", """[{"dst":"169.254.169.254","dev":"eth0","prefsrc":"169.254.0.2","flags":[],"uid":0,"cache":[]}]""");
         On("ip -j -6 route get fd00:ec2::254", """[{"dst":"fd00:ec2::254","dev":"eth0","prefsrc":"fd00:ec2::2","flags":[],"pref":"medium"}]""");
-        On("ip -j addr show", $$"""
+        On("ip -j -d addr show", $$"""
             [{"ifindex":1,"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8},{"family":"inet6","local":"::1","prefixlen":128}]},
-             {"ifindex":2,"ifname":"eth0","addr_info":[{"family":"inet","local":"169.254.0.2","prefixlen":16},{"family":"inet6","local":"fd00:ec2::2","prefixlen":64}]},
-             {"ifindex":3,"ifname":"{{containerInterface}}","addr_info":[{"family":"inet","local":"10.200.0.1","prefixlen":24},{"family":"inet6","local":"fd00:c0::1","prefixlen":64}]}]
+             {"ifindex":2,"ifname":"eth0","linkinfo":{"info_kind":"veth"},"addr_info":[{"family":"inet","local":"169.254.0.2","prefixlen":16},{"family":"inet6","local":"fd00:ec2::2","prefixlen":64}]},
+             {"ifindex":3,"ifname":"{{containerInterface}}","linkinfo":{"info_kind":"{{(containerInterface.StartsWith("docker", StringComparison.Ordinal) ? "bridge" : "veth")}}"},"addr_info":[{"family":"inet","local":"10.200.0.1","prefixlen":24},{"family":"inet6","local":"fd00:c0::1","prefixlen":64}]},
+             {"ifindex":4,"ifname":"eth1","addr_info":[{"family":"inet","local":"172.31.5.6","prefixlen":20}]}]
             """);
         return this;
     }
