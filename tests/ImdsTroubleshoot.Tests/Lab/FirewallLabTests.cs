@@ -426,4 +426,43 @@ public sealed class FirewallLabTests
         Assert.NotEmpty(unconfirmed.AllErrors);
         Assert.Contains("-A OUTPUT -d 169.254.169.254/32 -j DROP", Save(ns, "iptables-save"), StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// The evaluator's subtle cases against the kernel itself: a goto'd chain ends its caller (the DROP after it is never
+    /// reached); accepting only NEW lets the SYN out and drops the request (a timeout after connecting); an nft input
+    /// rule on the socket's uid drops the replies (early demux gives replies a socket).
+    /// </summary>
+    [LabFact]
+    public void The_evaluator_agrees_with_the_kernel_on_goto_conntrack_and_reply_rules()
+    {
+        using var lab = StartLab(out _);
+        string ns = lab.InstanceNs;
+        var inspector = new FirewallInspector(new FirewallInspectorOptions { NetworkNamespace = ns });
+        FirewallSubjectResult Verdict(uint uid) => inspector.Inspect(new FirewallQuery { Uids = new[] { uid }, Family = FirewallFamily.IPv4 }, CancellationToken.None).Subjects.Single();
+
+        Run(ns, "iptables", "-N", "EMPTY");
+        Run(ns, "iptables", "-A", "OUTPUT", "-d", "169.254.169.254", "-g", "EMPTY");
+        Run(ns, "iptables", "-A", "OUTPUT", "-d", "169.254.169.254", "-j", "DROP");
+        AssertServed(CurlAs(ns, 0, 3, V4Url));
+        Assert.Equal(FirewallAccess.Allowed, Verdict(0).Access);
+
+        Run(ns, "iptables", "-F", "OUTPUT");
+        Run(ns, "iptables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "NEW", "-j", "ACCEPT");
+        Run(ns, "iptables", "-P", "OUTPUT", "DROP");
+        var newOnly = CurlAs(ns, 0, 2, V4Url);
+        Assert.True(newOnly.ExitCode == 28 && newOnly.Stderr.Contains("0 bytes received", StringComparison.Ordinal), newOnly.ToString());
+        var blocked = Verdict(0);
+        Assert.Equal(FirewallAccess.Blocked, blocked.Access);
+        Assert.True(blocked.DecidedBy!.IsPolicy);
+        Assert.Equal(FirewallSymptom.Timeout, blocked.Symptom);
+
+        Run(ns, "iptables", "-P", "OUTPUT", "ACCEPT");
+        Run(ns, "iptables", "-F", "OUTPUT");
+        Run(ns, "nft", "add table inet t; add chain inet t in { type filter hook input priority 0; }; add rule inet t in ip saddr 169.254.169.254 meta skuid 1000 drop");
+        Assert.Equal(28, CurlAs(ns, 1000, 2, V4Url).ExitCode);
+        AssertServed(CurlAs(ns, 0, 3, V4Url));
+        Assert.Equal(FirewallAccess.Blocked, Verdict(1000).Access);
+        Assert.Equal("in", Verdict(1000).DecidedBy!.Chain);
+        Assert.Equal(FirewallAccess.Allowed, Verdict(0).Access);
+    }
 }
