@@ -614,6 +614,8 @@ internal sealed class Analysis
             string? tableFile = table.NftFamily is null ? null : _persisted.NftTableFile(table.NftFamily, table.Name);
             note = tableFile is not null
                 ? $"table {table.DisplayName} is defined in {tableFile}, but this rule is not in it: it was added at runtime and is lost when that file is loaded again (reboot, systemctl restart nftables)"
+                : _namespace is not null && _persisted.FilesRead.Count == 0
+                    ? $"a rule of network namespace {_namespace}: it lives as long as the namespace, unless whatever creates the namespace adds it again"
                 : _persisted.FilesRead.Count == 0
                     ? "no persisted rules file was found: the rule is lost at reboot unless a boot script (user data, a systemd unit, a container runtime) adds it again"
                     : $"not in {string.Join(", ", _persisted.FilesRead)}: the rule is lost at reboot unless a boot script (user data, a systemd unit) adds it again";

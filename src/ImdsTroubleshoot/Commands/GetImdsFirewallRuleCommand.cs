@@ -56,7 +56,14 @@ public sealed class GetImdsFirewallRuleCommand : ImdsCmdlet
             files.Add(GetUnresolvedProviderPathFromPSPath(f));
         }
 
-        var inspector = new FirewallInspector(new FirewallInspectorOptions { NetworkNamespace = NetworkNamespace, Users = users, PersistedFiles = files });
+        // The boot files (/etc/iptables/rules.v4, ...) restore the host's own firewall, not a named namespace's.
+        var inspector = new FirewallInspector(new FirewallInspectorOptions
+        {
+            NetworkNamespace = NetworkNamespace,
+            Users = users,
+            PersistedFiles = files,
+            StandardPersistedFiles = NetworkNamespace is null,
+        });
         FirewallReport report;
         try
         {
