@@ -70,6 +70,9 @@ public sealed class PersistedFileChange
 
     public IReadOnlyList<string> RemovedText { get; }
 
+    /// <summary>An nft script (checked with nft -c before it replaces the original), not an iptables-restore file.</summary>
+    internal bool IsNftScript { get; init; }
+
     public override string ToString() => $"remove line{(Lines.Count > 1 ? "s" : string.Empty)} {string.Join(", ", Lines)} of {Path}: {string.Join(" / ", RemovedText)}";
 }
 
@@ -372,7 +375,7 @@ public sealed class FirewallRuleRemover
             remove.Insert(0, companion);
         }
 
-        return new PersistedFileChange(loc.Path, remove, remove.Select(n => lines[n - 1].TrimEnd('\n', '\r')).ToList());
+        return new PersistedFileChange(loc.Path, remove, remove.Select(n => lines[n - 1].TrimEnd('\n', '\r')).ToList()) { IsNftScript = !iptablesFormat };
     }
 
     /// <summary>Rebuilds the engine's model of a reported rule, to find it in a file with the same normalisation.</summary>
@@ -461,6 +464,11 @@ public sealed class FirewallRuleRemover
             }
 
             CopyOwnerAndMode(path, temp);
+            if (change.IsNftScript)
+            {
+                CheckNftScript(path, temp);
+            }
+
             File.Move(temp, path, overwrite: true);
         }
         finally
@@ -472,6 +480,32 @@ public sealed class FirewallRuleRemover
         }
 
         return backup;
+    }
+
+    /// <summary>
+    /// Checks the edited nft script with <c>nft -c -f</c> in a throw-away network namespace (<c>unshare -n</c>: nothing is
+    /// loaded anywhere). When the original passes and the edit does not, the original stays.
+    /// </summary>
+    private void CheckNftScript(string original, string edited)
+    {
+        ICommandRunner runner = _options.Runner ?? SystemCommandRunner.Instance;
+        if (runner.Resolve("unshare") is null || runner.Resolve("nft") is null)
+        {
+            return;
+        }
+
+        string nft = runner.Resolve("nft")!;
+        CommandResult before = runner.Run("unshare", new[] { "-n", "--", nft, "-c", "-f", original }, _options.CommandTimeout, CancellationToken.None);
+        if (before.ExitCode != 0)
+        {
+            return;
+        }
+
+        CommandResult after = runner.Run("unshare", new[] { "-n", "--", nft, "-c", "-f", edited }, _options.CommandTimeout, CancellationToken.None);
+        if (after.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"Without the rule's line, {original} no longer passes 'nft -c -f': {FirewallInspector.FirstLine(after.StandardError)}; the file was not changed.");
+        }
     }
 
     private void CopyOwnerAndMode(string reference, string file)

@@ -237,7 +237,26 @@ public sealed class InspectorAndRemoverTests : IDisposable
         Assert.Null(added.PersistedFile);
         Assert.Contains("added at runtime", added.PersistenceNote, StringComparison.Ordinal);
 
-        var plan = new FirewallRuleRemover(new FirewallInspectorOptions()).PlanPersistedFileUpdate(article)!;
+        var remover = new FirewallRuleRemover(new FirewallInspectorOptions());
+        var plan = remover.PlanPersistedFileUpdate(article)!;
         Assert.Equal("\t\tip daddr 169.254.169.254 tcp dport 80 meta skuid 1000-10000 reject comment \"AWS article rule, native\"", Assert.Single(plan.RemovedText));
+    }
+
+    /// <summary>Root: the edited script is checked with nft -c in a throw-away network namespace before it replaces the file.</summary>
+    [LabFact]
+    public void An_edited_nft_script_is_checked_by_nft_and_still_loads()
+    {
+        string file = Path.Combine(_dir, "nftables.conf");
+        File.WriteAllText(file, "#!/usr/sbin/nft -f\n\nflush ruleset\n\n" + Fixture("native.nft"));
+        var article = Inspect(Runner(nft: Fixture("native.json")), null, file).Rules.Single(r => r.Table == "imdsguard" && r.Handle == 9);
+        var remover = new FirewallRuleRemover(new FirewallInspectorOptions());
+        var plan = remover.PlanPersistedFileUpdate(article)!;
+        Assert.Equal(new[] { 11 }, plan.Lines);
+        string backup = remover.ApplyPersistedFileUpdate(plan);
+        Assert.DoesNotContain("AWS article rule", File.ReadAllText(file), StringComparison.Ordinal);
+        Assert.Contains("AWS article rule", File.ReadAllText(backup), StringComparison.Ordinal);
+        var check = ProcessRunner.Run("unshare", "-n", "nft", "-c", "-f", file);
+        Assert.True(check.ExitCode == 0, check.ToString());
+        Assert.Equal(File.ReadAllLines(backup).Length - 1, File.ReadAllLines(file).Length);
     }
 }
