@@ -65,4 +65,16 @@ public static class ErrorIds
     public const string InstanceIdentityUnavailable = nameof(InstanceIdentityUnavailable);
     public const string MetadataOptionsNoChange = nameof(MetadataOptionsNoChange);
     public const string MetadataOptionsNotApplied = nameof(MetadataOptionsNotApplied);
+    // Firewall (Get-ImdsFirewallRule, Remove-ImdsFirewallRule).
+    public const string FirewallReadPermissionDenied = nameof(FirewallReadPermissionDenied);
+    public const string FirewallRemovePermissionDenied = nameof(FirewallRemovePermissionDenied);
+    public const string FirewallToolNotFound = nameof(FirewallToolNotFound);
+    public const string FirewallReadFailed = nameof(FirewallReadFailed);
+    public const string FirewallReadTimeout = nameof(FirewallReadTimeout);
+    public const string FirewallUserNotFound = nameof(FirewallUserNotFound);
+    public const string FirewallRuleIsPolicy = nameof(FirewallRuleIsPolicy);
+    public const string FirewallRuleNotRemovable = nameof(FirewallRuleNotRemovable);
+    public const string FirewallRuleChanged = nameof(FirewallRuleChanged);
+    public const string FirewallRuleRemoveFailed = nameof(FirewallRuleRemoveFailed);
+    public const string FirewallPersistedFileUpdateFailed = nameof(FirewallPersistedFileUpdateFailed);
 }
