@@ -33,8 +33,8 @@ public sealed class ImdsProbeOptions
     /// <summary>Explains a proxy the environment sets for IMDS traffic, or null when there is none.</summary>
     public Func<IDictionary, ProxyFinding?> ProxyInspector { get; init; } = ProbeProxyInspector.Inspect;
 
-    /// <summary>Adds evidence to a connect failure (the firewall rule that explains it), or null.</summary>
-    public Func<ProbeOutcome, Uri, CancellationToken, Task<IReadOnlyList<string>>>? ConnectFailureExplainer { get; init; }
+    /// <summary>Explains a failed connect (by default: the local firewall rule behind it); null turns it off.</summary>
+    public Func<ProbeOutcome, Uri, CancellationToken, Task<ConnectExplanation>>? ConnectFailureExplainer { get; init; } = FirewallExplainer.ExplainAsync;
 
     /// <summary>
     /// Starts a measurement before an endpoint is probed and, completed after, says what it saw: by default the ENA
@@ -54,6 +54,9 @@ public sealed class ImdsProbeOptions
         };
     }
 }
+
+/// <summary>Why a connect failed, when something could tell: evidence lines, and a cause and fix that replace the generic ones.</summary>
+public sealed record ConnectExplanation(IReadOnlyList<string> Evidence, string? Cause = null, string? Remediation = null, string? ShellCommand = null);
 
 /// <summary>What a throttle window saw while an endpoint was probed.</summary>
 public sealed record ThrottleObservation(bool DropsSeen, string Summary);
@@ -119,17 +122,17 @@ public static class ImdsProbe
         var window = options.ThrottleWindow?.Invoke(ct);
         ProbeObservation observed = await ObserveAsync(endpoint, options.StepTimeout, options.Paths, ct).ConfigureAwait(false);
         ThrottleObservation? throttle = window?.Invoke(ct);
-        IReadOnlyList<string> connectEvidence = Array.Empty<string>();
+        ConnectExplanation? explanation = null;
         if (!observed.Connected && options.ConnectFailureExplainer is not null)
         {
-            connectEvidence = await options.ConnectFailureExplainer(ConnectOutcome(observed.Connect), endpoint, ct).ConfigureAwait(false);
+            explanation = await options.ConnectFailureExplainer(ConnectOutcome(observed.Connect), endpoint, ct).ConfigureAwait(false);
         }
 
         IReadOnlyList<string> throttleEvidence = throttle is not null && (observed.LooksThrottled || throttle.DropsSeen)
             ? new[] { throttle.Summary }
             : Array.Empty<string>();
 
-        return Classify(observed, platform, connectEvidence, throttleEvidence);
+        return Classify(observed, platform, explanation, throttleEvidence);
     }
 
     /// <summary>
@@ -173,7 +176,7 @@ public static class ImdsProbe
     }
 
     /// <summary>Turns what was observed (here or by a remote collector) into step results with causes and fixes.</summary>
-    public static IReadOnlyList<ImdsProbeResult> Classify(ProbeObservation o, PlatformInfo platform, IReadOnlyList<string> connectEvidence, IReadOnlyList<string> throttleEvidence)
+    public static IReadOnlyList<ImdsProbeResult> Classify(ProbeObservation o, PlatformInfo platform, ConnectExplanation? connectExplanation, IReadOnlyList<string> throttleEvidence)
     {
         ArgumentNullException.ThrowIfNull(o);
         var results = new List<ImdsProbeResult>();
@@ -181,7 +184,7 @@ public static class ImdsProbe
         string seconds = o.StepTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
         if (!o.Connected)
         {
-            results.Add(ConnectFailure(endpoint, o.Connect, platform, seconds, connectEvidence));
+            results.Add(ConnectFailure(endpoint, o.Connect, platform, seconds, connectExplanation));
             foreach (var step in new[] { ProbeStep.Token, ProbeStep.MetadataV2, ProbeStep.MetadataV1 })
             {
                 results.Add(Skipped(step, endpoint, null, "no TCP connection to the endpoint"));
@@ -222,11 +225,25 @@ public static class ImdsProbe
         _ => ProbeOutcome.ConnectTimeout,
     };
 
-    private static ImdsProbeResult ConnectFailure(Uri endpoint, ImdsHttpResult connect, PlatformInfo platform, string seconds, IReadOnlyList<string> connectEvidence)
+    private static ImdsProbeResult ConnectFailure(Uri endpoint, ImdsHttpResult connect, PlatformInfo platform, string seconds, ConnectExplanation? explanation)
     {
         var evidence = new List<string> { connect.Message ?? connect.Outcome.ToString(), $"uid {CurrentUid()}" };
         ProbeOutcome outcome = ConnectOutcome(connect);
-        evidence.AddRange(connectEvidence);
+        evidence.AddRange(explanation?.Evidence ?? Array.Empty<string>());
+        if (explanation?.Cause is { } ruleCause)
+        {
+            // A rule explains it: that is the cause, whatever the platform says.
+            evidence.AddRange(platform.Evidence);
+            string what = outcome switch
+            {
+                ProbeOutcome.ConnectionRefused => $"Connection to {endpoint.Authority} refused after {Ms(connect.Elapsed)}.",
+                ProbeOutcome.ConnectTimeout => $"No TCP connection to {endpoint.Authority} within {seconds} s (plain curl would wait about 2 minutes).",
+                _ => $"The system reported {endpoint.Host} unreachable or not permitted ({connect.Message}).",
+            };
+            return new ImdsProbeResult(ProbeStep.Connect, endpoint, null, ProbeStatus.Fail, outcome, 0, connect.Elapsed, what, ruleCause,
+                explanation.Remediation, "Get-ImdsFirewallRule | Where-Object Blocks | Remove-ImdsFirewallRule", explanation.ShellCommand, evidence);
+        }
+
 
         evidence.AddRange(platform.Evidence);
         bool notEc2 = platform.Verdict == PlatformVerdict.NotEc2;
@@ -458,6 +475,22 @@ public static class ImdsProbe
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]
     private static extern uint GetEuid();
+
+    internal static uint? EffectiveUid()
+    {
+        try
+        {
+            return GetEuid();
+        }
+        catch (DllNotFoundException)
+        {
+            return null;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return null;
+        }
+    }
 
     private static string CurrentUid()
     {

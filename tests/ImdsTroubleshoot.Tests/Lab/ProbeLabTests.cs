@@ -15,7 +15,7 @@ namespace ImdsTroubleshoot.Tests.Lab;
 [Collection(LabCollection.Name)]
 public sealed class ProbeLabTests
 {
-    private sealed record Step(string Name, string Status, string Outcome, double Ms, string Detail, string? Cause, string[] Evidence);
+    private sealed record Step(string Name, string Status, string Outcome, double Ms, string Detail, string? Cause, string[] Evidence, string? ShellCommand);
 
     /// <summary>Runs Test-ImdsEndpoint in a namespace (as a uid) and returns its steps; CLI exit 0 or 3 (a step failed).</summary>
     private static (List<Step> Steps, ProcessResult Run) Probe(string ns, string args = "", int? uid = null, Dictionary<string, string?>? env = null)
@@ -27,7 +27,7 @@ public sealed class ProbeLabTests
             e.GetProperty("Step").GetString()!, e.GetProperty("Status").GetString()!, e.GetProperty("Outcome").GetString()!,
             TimeSpan.Parse(e.GetProperty("Elapsed").GetString()!, System.Globalization.CultureInfo.InvariantCulture).TotalMilliseconds,
             e.GetProperty("Detail").GetString()!, e.GetProperty("Cause").GetString(),
-            e.GetProperty("Evidence").EnumerateArray().Select(x => x.GetString()!).ToArray())).ToList();
+            e.GetProperty("Evidence").EnumerateArray().Select(x => x.GetString()!).ToArray(), e.GetProperty("ShellCommand").GetString())).ToList();
         return (steps, r);
     }
 
@@ -84,12 +84,27 @@ public sealed class ProbeLabTests
         Assert.Equal("ConnectionRefused", connect.Outcome);
         Assert.Contains("REJECT", connect.Cause, StringComparison.Ordinal);
         Assert.Contains(connect.Evidence, e => e == "uid 1000");
+        Assert.Contains(connect.Evidence, e => e.Contains("run as root", StringComparison.Ordinal));
         Assert.True(connect.Ms < 500, connect.Ms.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.All(user.Where(s => s.Name is "Token" or "MetadataV2" or "MetadataV1"), s => Assert.Equal("Skipped", s.Status));
 
         var (root, rootRun) = Probe(lab.InstanceNs);
         Assert.Equal(0, rootRun.ExitCode);
         Assert.Equal("Pass", Of(root, "Connect").Status);
+    }
+
+    [LabFact]
+    public void A_reject_rule_for_root_is_named_with_its_removal_command()
+    {
+        using var lab = NetworkLab.Create();
+        lab.StartEmulator(new EmulatorSettings());
+        NetworkLab.Exec(lab.InstanceNs, "iptables", "-A", "OUTPUT", "-p", "tcp", "-d", "169.254.169.254", "--dport", "80", "-j", "REJECT");
+        var (steps, _) = Probe(lab.InstanceNs);
+        var connect = Of(steps, "Connect");
+        Assert.Equal("ConnectionRefused", connect.Outcome);
+        Assert.Contains("rejects this traffic for uid 0", connect.Cause, StringComparison.Ordinal);
+        Assert.Contains(connect.Evidence, e => e.StartsWith("firewall: filter OUTPUT", StringComparison.Ordinal) || e.StartsWith("firewall: ", StringComparison.Ordinal));
+        Assert.StartsWith("iptables-nft -t filter -D OUTPUT", connect.ShellCommand, StringComparison.Ordinal);
     }
 
     [LabFact]
@@ -101,7 +116,10 @@ public sealed class ProbeLabTests
         var (steps, run) = Probe(lab.InstanceNs, "-TimeoutSec 1");
         var connect = Of(steps, "Connect");
         Assert.Equal("ConnectTimeout", connect.Outcome);
-        Assert.Contains("DROP", connect.Cause, StringComparison.Ordinal);
+        // Run as root, the probe reads the firewall and names the rule that explains the timeout.
+        Assert.Contains("drops this traffic for uid 0", connect.Cause, StringComparison.Ordinal);
+        Assert.Contains("-d 169.254.169.254/32 -j DROP", connect.Cause, StringComparison.Ordinal);
+        Assert.Equal("iptables-nft -t filter -D OUTPUT -d 169.254.169.254/32 -j DROP", connect.ShellCommand);
         Assert.InRange(connect.Ms, 900, 1600);
         Assert.True(steps.Sum(s => s.Ms) < 2000, "verdict within about the step timeout");
         Assert.True(run.Elapsed < TimeSpan.FromSeconds(20), "CLI start-up plus a 1 s probe: " + run.Elapsed);
