@@ -22,6 +22,7 @@
         'Get-ImdsMetadata'
         'Get-ImdsMetadataOption'
         'Get-ImdsProxyConfiguration'
+        'Invoke-ImdsDiagnosis'
         'Remove-ImdsFirewallRule'
         'Repair-ImdsProxy'
         'Set-ImdsEmulator'

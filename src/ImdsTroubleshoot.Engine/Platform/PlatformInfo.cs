@@ -39,49 +39,27 @@ public sealed class PlatformInfo
 
     public IReadOnlyList<string> ContainerEvidence { get; }
 
+    /// <summary>Nothing known (no evidence gathered).</summary>
+    public static PlatformInfo Unknown { get; } = new(PlatformVerdict.Unknown, false, new[] { "the platform was not checked" }, Array.Empty<string>());
+
+    /// <summary>DMI and hypervisor files this check reads, relative to the root.</summary>
+    public static IReadOnlyList<string> IdentityFiles { get; } = new[]
+    {
+        "sys/class/dmi/id/sys_vendor", "sys/class/dmi/id/bios_vendor", "sys/class/dmi/id/board_vendor", "sys/class/dmi/id/product_name",
+        "sys/class/dmi/id/chassis_asset_tag", "sys/hypervisor/uuid", "sys/class/dmi/id/product_uuid", "sys/devices/virtual/dmi/id/board_asset_tag",
+    };
+
     public static PlatformInfo Detect(string? root = null, IDictionary? environment = null)
     {
         environment ??= Environment.GetEnvironmentVariables();
         root ??= environment[RootOverrideVariable] as string ?? "/";
-        var evidence = new List<string>();
-        bool readable = false;
-        bool ec2 = false;
-        foreach (string name in new[] { "sys_vendor", "bios_vendor", "board_vendor", "product_name", "chassis_asset_tag" })
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string file in IdentityFiles)
         {
-            string? value = Read(Path.Combine(root, "sys/class/dmi/id", name));
-            if (value is null)
+            if (Read(Path.Combine(root, file)) is { } value)
             {
-                continue;
+                files[file] = value;
             }
-
-            readable = true;
-            evidence.Add($"/sys/class/dmi/id/{name}: {value}");
-            if (name is "sys_vendor" or "bios_vendor" or "board_vendor" && value.Contains("Amazon EC2", StringComparison.OrdinalIgnoreCase))
-            {
-                ec2 = true;
-            }
-        }
-
-        foreach (string file in new[] { "sys/hypervisor/uuid", "sys/class/dmi/id/product_uuid", "sys/devices/virtual/dmi/id/board_asset_tag" })
-        {
-            string? value = Read(Path.Combine(root, file));
-            if (value is null)
-            {
-                continue;
-            }
-
-            readable = true;
-            evidence.Add($"/{file}: {value}");
-            if ((file.EndsWith("uuid", StringComparison.Ordinal) && value.StartsWith("ec2", StringComparison.OrdinalIgnoreCase))
-                || (file.EndsWith("board_asset_tag", StringComparison.Ordinal) && value.StartsWith("i-", StringComparison.Ordinal)))
-            {
-                ec2 = true;
-            }
-        }
-
-        if (!readable)
-        {
-            evidence.Add("no DMI or hypervisor information (/sys/class/dmi/id, /sys/hypervisor) could be read");
         }
 
         var containerEvidence = new List<string>();
@@ -105,6 +83,43 @@ public sealed class PlatformInfo
             {
                 containerEvidence.Add(variable + " is set");
             }
+        }
+
+        return FromFacts(files, containerEvidence);
+    }
+
+    /// <summary>
+    /// The verdict from identity file contents (keys as in <see cref="IdentityFiles"/>) and container evidence,
+    /// gathered here or by a remote collector.
+    /// </summary>
+    public static PlatformInfo FromFacts(IReadOnlyDictionary<string, string> identityFiles, IReadOnlyList<string> containerEvidence)
+    {
+        ArgumentNullException.ThrowIfNull(identityFiles);
+        ArgumentNullException.ThrowIfNull(containerEvidence);
+        var evidence = new List<string>();
+        bool ec2 = false;
+        foreach (string file in IdentityFiles)
+        {
+            if (!identityFiles.TryGetValue(file, out string? raw))
+            {
+                continue;
+            }
+
+            string value = raw.Trim();
+            evidence.Add($"/{file}: {value}");
+            string name = Path.GetFileName(file);
+            if ((name is "sys_vendor" or "bios_vendor" or "board_vendor" && value.Contains("Amazon EC2", StringComparison.OrdinalIgnoreCase))
+                || (name.EndsWith("uuid", StringComparison.Ordinal) && value.StartsWith("ec2", StringComparison.OrdinalIgnoreCase))
+                || (name == "board_asset_tag" && value.StartsWith("i-", StringComparison.Ordinal)))
+            {
+                ec2 = true;
+            }
+        }
+
+        bool readable = evidence.Count > 0;
+        if (!readable)
+        {
+            evidence.Add("no DMI or hypervisor information (/sys/class/dmi/id, /sys/hypervisor) could be read");
         }
 
         var verdict = ec2 ? PlatformVerdict.Ec2 : readable ? PlatformVerdict.NotEc2 : PlatformVerdict.Unknown;

@@ -61,7 +61,8 @@ public abstract class AwsCmdletBase : ImdsCmdlet
         return api;
     }
 
-    private AwsConnectionOptions ConnectionOptions(string? region, string regionSource)
+    /// <summary>What -ProfileName, -EndpointUrl, -Region and the session's AWS.Tools defaults say; read on the pipeline thread.</summary>
+    protected AwsConnectionOptions ConnectionOptions(string? region, string regionSource)
     {
         Uri? endpoint = null;
         if (EndpointUrl is not null)
