@@ -13,10 +13,14 @@ namespace ImdsTroubleshoot.Engine.Client;
 public sealed class ImdsInstanceIdentitySource : IInstanceIdentitySource
 {
     private readonly Uri? _endpoint;
+    private readonly bool _allowV1;
 
-    public ImdsInstanceIdentitySource(Uri? endpoint = null)
+    /// <param name="endpoint">The endpoint; null: the environment's or the default.</param>
+    /// <param name="allowV1">Read the document without a token when the token request fails (a diagnosis one hop away still learns the instance).</param>
+    public ImdsInstanceIdentitySource(Uri? endpoint = null, bool allowV1 = false)
     {
         _endpoint = endpoint;
+        _allowV1 = allowV1;
     }
 
     public async Task<InstanceIdentity?> TryGetAsync(CancellationToken cancellationToken)
@@ -30,6 +34,7 @@ public sealed class ImdsInstanceIdentitySource : IInstanceIdentitySource
         {
             Endpoint = ImdsEndpointResolver.Resolve(_endpoint).Endpoint,
             TotalTimeout = TimeSpan.FromSeconds(5),
+            AllowV1 = _allowV1 && !ImdsEndpointResolver.IsV1DisabledByEnvironment(),
         });
         string document;
         try

@@ -88,12 +88,13 @@ public static class LocalDiagnosis
         string? instanceId = options.InstanceId;
         string? region = options.Region;
         var notes = new List<string>();
-        if (probe.Put?.IsSuccess == true && instanceId is null)
+        if (probe.Connected && instanceId is null && (probe.Put?.IsSuccess == true || probe.GetV1?.IsSuccess == true))
         {
             progress?.Invoke("Reading the instance identity");
             try
             {
-                var identity = await new ImdsInstanceIdentitySource(choice.Endpoint).TryGetAsync(ct).ConfigureAwait(false);
+                // IMDSv1 is allowed here only to learn which instance this is when the token cannot arrive (hop limit).
+                var identity = await new ImdsInstanceIdentitySource(choice.Endpoint, allowV1: true).TryGetAsync(ct).ConfigureAwait(false);
                 instanceId = identity?.InstanceId;
                 region ??= identity?.Region;
             }
@@ -177,7 +178,7 @@ public static class LocalDiagnosis
             try
             {
                 firewall = new FirewallInspector(options.Firewall ?? new FirewallInspectorOptions())
-                    .Inspect(new FirewallQuery { Uids = new[] { uid }, IncludeForward = true }, ct);
+                    .Inspect(new FirewallQuery { IncludeForward = true }, ct);
             }
             catch (FirewallAccessDeniedException)
             {

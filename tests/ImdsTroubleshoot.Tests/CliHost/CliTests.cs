@@ -138,6 +138,22 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void With_no_command_it_runs_the_diagnosis_and_exits_3_when_a_check_fails()
+    {
+        var failing = Support.Cli.Run("--emulator", "EndpointDisabled");
+        Assert.Equal(3, failing.ExitCode);
+        Assert.Matches(@"(?m)^Token\s+Fail\s+HTTP 403 Forbidden", failing.Stdout);
+        Assert.Matches(@"(?m)^\s*Target: localhost", failing.Stdout);
+
+        var healthy = Support.Cli.Run("--emulator", "Healthy", "--json");
+        Assert.True(healthy.ExitCode == 0, healthy.ToString());
+        using var doc = JsonDocument.Parse(healthy.Stdout);
+        var checks = doc.RootElement.EnumerateArray().Select(e => e.GetProperty("Check").GetString()).ToArray();
+        Assert.Equal(new[] { "Platform", "Proxy", "Endpoint", "Token", "HopLimit", "ImdsV1", "Firewall", "Throttling", "MetadataOptions", "IPv6" }, checks);
+        Assert.DoesNotContain(doc.RootElement.EnumerateArray(), e => e.GetProperty("Status").GetString() == "Fail");
+    }
+
+    [Fact]
     public void A_script_that_says_exit_n_exits_n()
     {
         string file = Path.Combine(Path.GetTempPath(), $"imds-cli-exit-{Guid.NewGuid():N}.ps1");
