@@ -8,6 +8,7 @@ namespace ImdsTroubleshoot.Bench;
 /// <summary>
 /// dotnet run -c Release --project bench/ImdsTroubleshoot.Bench -- micro      (a) and (b), BenchmarkDotNet, in process
 /// dotnet run -c Release --project bench/ImdsTroubleshoot.Bench -- external   (b) against a curl loop, (c) blackhole verdicts (root)
+/// dotnet run -c Release --project bench/ImdsTroubleshoot.Bench -- diagnosis  time to a full Invoke-ImdsDiagnosis verdict per scenario
 /// </summary>
 public static class Program
 {
@@ -25,8 +26,10 @@ public static class Program
                 return 0;
             case "external":
                 return External.Run(args.Skip(1).ToArray());
+            case "diagnosis":
+                return DiagnosisBench.Run();
             default:
-                Console.Error.WriteLine("usage: ImdsTroubleshoot.Bench micro|external");
+                Console.Error.WriteLine("usage: ImdsTroubleshoot.Bench micro|external|diagnosis");
                 return 2;
         }
     }
