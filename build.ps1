@@ -7,12 +7,13 @@
               file, MAML help, Dependencies/) and the CLI in out/imds-troubleshoot/.
     Test    - runs the xunit suite (tests/run-tests.sh: engine, PowerShell-surface, CLI and lab tests; the lab
               tests need root) and, where Pester 5 is installed, tests/Pester against the staged module.
-    Package - makes out/ImdsTroubleshoot.<version>.nupkg, a package Install-Module / Install-PSResource accept,
-              by publishing the staged folder to a local file repository.
+    Package - makes out/ImdsTroubleshoot.<version>.nupkg from the staged folder (MSBuild target PackModule): the
+              package Install-Module / Install-PSResource accept, ready for Publish-PSResource -NupkgPath.
 .EXAMPLE
     ./build.ps1 -Task Build
 .EXAMPLE
-    ./build.ps1 -Task Package; Install-Module ImdsTroubleshoot -Repository (Register-PSResourceRepository ...)
+    ./build.ps1 -Task Package
+    Register-PSResourceRepository -Name local -Uri ./out -Trusted; Install-PSResource ImdsTroubleshoot -Repository local
 #>
 [CmdletBinding()]
 param(
@@ -53,20 +54,13 @@ function Invoke-Test {
 }
 
 function Invoke-Package {
-    Invoke-Build
-    $repoDir = Join-Path $root 'out/repository'
-    New-Item -ItemType Directory -Force -Path $repoDir | Out-Null
-    $name = "ImdsTroubleshootBuild$PID"
-    Register-PSResourceRepository -Name $name -Uri $repoDir -Trusted
-    try {
-        Publish-PSResource -Path $staged -Repository $name
-    }
-    finally {
-        Unregister-PSResourceRepository -Name $name
-    }
-    $package = Get-ChildItem $repoDir -Filter "ImdsTroubleshoot.$version.nupkg"
-    Copy-Item $package.FullName (Join-Path $root 'out') -Force
-    Write-Host "Package: $(Join-Path $root "out/$($package.Name)")"
+    # The PackModule MSBuild target packs the staged folder as the PowerShell Gallery package (module files at the
+    # root, PSModule and PSCmdlet_* tags): what Publish-Module / Publish-PSResource upload and Install-Module installs.
+    dotnet msbuild (Join-Path $root 'src/ImdsTroubleshoot/ImdsTroubleshoot.csproj') -t:PackModule -p:Configuration=$Configuration -nologo -v:m
+    if ($LASTEXITCODE -ne 0) { throw "packing failed ($LASTEXITCODE)" }
+    $package = Join-Path $root "out/ImdsTroubleshoot.$version.nupkg"
+    Test-ModuleManifest -Path (Join-Path $staged 'ImdsTroubleshoot.psd1') | Out-Null
+    Write-Host "Package: $package (publish with: Publish-PSResource -NupkgPath $package -Repository PSGallery -ApiKey ...)"
 }
 
 switch ($Task) {

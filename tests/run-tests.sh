@@ -44,6 +44,8 @@ fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 POWERSHELL_TELEMETRY_OPTOUT=1
 dotnet build ImdsTroubleshoot.sln -c "$config" -nologo -clp:NoSummary -v:q
+# The Gallery package of the staged module (tests check its layout and install it).
+dotnet msbuild src/ImdsTroubleshoot/ImdsTroubleshoot.csproj -t:PackModule -p:Configuration="$config" -nologo -v:q
 results="$root/out/test-results"
 rm -rf "$results"
 set +e
