@@ -32,5 +32,5 @@ public sealed class AwsConnectionInfo
     public string CredentialSource { get; }
 
     public override string ToString() =>
-        $"{Service} in {Region} (Region from {RegionSource}) at {(Endpoint is null ? "the public endpoint" : Endpoint.ToString())} ({EndpointSource}), credentials from {CredentialSource}";
+        $"{Service} in {Region} (Region from {RegionSource}) at {(Endpoint is null ? "the public endpoint" : $"{Endpoint} ({EndpointSource})")}, credentials from {CredentialSource}";
 }

@@ -41,9 +41,13 @@ public sealed class ImdsInstanceIdentitySource : IInstanceIdentitySource
         {
             document = await client.GetStringAsync("/latest/dynamic/instance-identity/document", cancellationToken).ConfigureAwait(false);
         }
-        catch (ImdsException ex) when (ex.Failure is ImdsFailure.ConnectionRefused or ImdsFailure.ConnectTimeout or ImdsFailure.Unreachable)
+        catch (ImdsException ex) when (ex.Failure is ImdsFailure.ConnectTimeout or ImdsFailure.Unreachable)
         {
             return null;
+        }
+        catch (ImdsException ex) when (ex.Failure is ImdsFailure.ConnectionRefused or ImdsFailure.AccessDenied)
+        {
+            throw new InstanceIdentityUnavailableException("the connection to IMDS was refused: a local firewall rule is the usual cause (Test-ImdsEndpoint names it)");
         }
         catch (ImdsException ex)
         {

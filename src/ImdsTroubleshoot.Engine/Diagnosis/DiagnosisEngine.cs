@@ -154,7 +154,7 @@ public static class DiagnosisEngine
                 PlatformVerdict.NotEc2 => F(DiagnosisCheck.Platform, FindingStatus.Fail, "NotAnEc2Instance",
                     "This machine does not look like an EC2 instance: IMDS exists only there." + where,
                     "DMI names another vendor.", "Start-ImdsEmulator (or imds-troubleshoot --emulator SCENARIO) to try things off EC2",
-                    "cat /sys/class/dmi/id/sys_vendor", evidence),
+                    null, evidence),
                 _ => F(DiagnosisCheck.Platform, FindingStatus.Warn, "PlatformUnknown",
                     "Could not tell whether this is an EC2 instance (no DMI or hypervisor information)." + where,
                     evidence: evidence),
@@ -169,7 +169,8 @@ public static class DiagnosisEngine
             }
 
             var here = ProxyEnvironmentEvaluator.Evaluate(_in.Environment);
-            var proxiedHere = here.Verdicts.Where(v => !v.Exempt && v.ProxyVariable is not null).ToList();
+            var proxiedHere = here.Verdicts.Where(v => v.ProxyVariable is not null && !ProxyFamilyVerdict.IsDirect(v.Ipv4)).ToList();
+            var ipv6Only = here.Verdicts.Where(v => v.ProxyVariable is not null && ProxyFamilyVerdict.IsDirect(v.Ipv4) && !ProxyFamilyVerdict.IsDirect(v.Ipv6)).ToList();
             var elsewhere = (_in.ProxySettings ?? Array.Empty<ImdsProxySetting>())
                 .Where(s => s.ProxyUrl is not null && s.Effective && !s.Exempt)
                 .ToList();
@@ -194,6 +195,15 @@ public static class DiagnosisEngine
                         + (forwardedFor ? " The token PUT here was refused with 403 for that reason." : string.Empty),
                     "Repair-ImdsProxy (this session); Get-ImdsProxyConfiguration -NotExempt | Repair-ImdsProxy (the files)",
                     $"export NO_PROXY={NoProxyValue} no_proxy={NoProxyValue}", evidence, elsewhere);
+            }
+
+            if (ipv6Only.Count > 0)
+            {
+                evidence.AddRange(ipv6Only.Select(v => $"{v.Family}: IPv6 endpoint not exempt ({v.Reason})"));
+                return F(DiagnosisCheck.Proxy, FindingStatus.Warn, "ProxyCatchesImdsIpv6",
+                    $"169.254.169.254 bypasses the proxy, but [fd00:ec2::254] does not ({string.Join(", ", ipv6Only.Select(v => v.Family))}).",
+                    "NO_PROXY names the IPv4 address only: clients that use the IPv6 endpoint (AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6) go through the proxy.",
+                    "Repair-ImdsProxy", $"export NO_PROXY={NoProxyValue} no_proxy={NoProxyValue}", evidence, elsewhere);
             }
 
             if (elsewhere.Count > 0)
@@ -224,11 +234,24 @@ public static class DiagnosisEngine
             return f;
         }
 
+        /// <summary>Off EC2, whatever answers at the default address is not IMDS: its 403s are not "IMDS turned off".</summary>
+        private bool AnswerIsNotImds => _in.Platform.Verdict == PlatformVerdict.NotEc2 && !_in.EndpointOverridden;
+
+        private ImdsFinding NotImds(DiagnosisCheck check, ImdsProbeResult step) =>
+            F(check, FindingStatus.Fail, "NotImds", $"{step.Detail} But this machine is not an EC2 instance, so what answers at {_in.Endpoint.Host} is not the EC2 metadata service.",
+                "IMDS exists only on EC2 instances; another service (a hypervisor's metadata service, a proxy) answers at this address here.",
+                "Run this on the instance, or against the emulator (Start-ImdsEmulator / imds-troubleshoot --emulator SCENARIO)", null, step.Evidence.Concat(_in.Platform.Evidence));
+
         public ImdsFinding Token()
         {
             if (Step(ProbeStep.Token) is not { } token)
             {
                 return Skipped(DiagnosisCheck.Token, "the endpoint was not probed");
+            }
+
+            if (AnswerIsNotImds && token.Status == ProbeStatus.Fail)
+            {
+                return NotImds(DiagnosisCheck.Token, token);
             }
 
             if (token.Outcome == ProbeOutcome.HopLimitExceeded)
@@ -270,7 +293,7 @@ public static class DiagnosisEngine
 
             if (token.Outcome == ProbeOutcome.HopLimitExceeded)
             {
-                evidence.AddRange(token.Evidence);
+                evidence.AddRange(token.Evidence.Where(e => !evidence.Contains(e)));
                 string limit = hopLimit is { } known ? $"is {known}" : "is too low";
                 string where = _in.Platform.InContainer ? "this process runs in a container" : "this process is at least one routed hop from IMDS (a container, a pod, a network namespace)";
                 return F(DiagnosisCheck.HopLimit, FindingStatus.Fail, "HopLimitTooLowForContainers",
@@ -306,6 +329,11 @@ public static class DiagnosisEngine
                 return Skipped(DiagnosisCheck.ImdsV1, "the endpoint was not probed");
             }
 
+            if (AnswerIsNotImds && v1.Status == ProbeStatus.Fail)
+            {
+                return NotImds(DiagnosisCheck.ImdsV1, v1);
+            }
+
             return v1.Outcome switch
             {
                 // IMDSv2 required is the secure setting: the fix is on the clients' side, never to allow IMDSv1 again.
@@ -331,12 +359,12 @@ public static class DiagnosisEngine
             var blocking = report.Rules.Where(r => r.Blocks || r.Effect == FirewallRuleEffect.MayBlock).ToList();
             var others = report.Subjects.Where(s => s.Uid != _in.Uid && s.Access is FirewallAccess.Blocked or FirewallAccess.MayBeBlocked).ToList();
             evidence.AddRange(report.Subjects.Where(s => s.Access != FirewallAccess.Allowed).Select(s => s.ToString()));
-            evidence.AddRange(blocking.Select(r => $"{r.Location} ({r.Source}): {r.Rule} -> {r.ExpectedSymptom}" + (r.PersistedFile is null ? string.Empty : $", persisted in {r.PersistedFile}")));
+            evidence.AddRange(blocking.Select(r => $"{r.Location}: {r.Rule} -> {r.ExpectedSymptom}" + (r.PersistedFile is null ? string.Empty : $", persisted in {r.PersistedFile}")));
             string shell = string.Join("; ", blocking.Where(r => r.RemoveCommand is not null).Select(r => r.RemoveCommand));
             if (mine.Count > 0)
             {
                 var rule = _connectRule ?? mine.Select(s => s.DecidedBy).FirstOrDefault(r => r is not null) ?? blocking.FirstOrDefault();
-                string named = rule is null ? "a local rule" : $"{rule.Location} ({rule.Source}): {rule.Rule}";
+                string named = rule is null ? "a local rule" : $"{rule.Location}: {rule.Rule}";
                 return F(DiagnosisCheck.Firewall, FindingStatus.Fail, "FirewallBlocksImds",
                     $"The local firewall blocks IMDS for uid {_in.Uid}: {named}.",
                     rule is null ? "A local rule drops or rejects the traffic." : $"{(rule.Verdict == FirewallVerdict.Drop ? "DROP: clients hang until they time out" : "REJECT: clients get \"Connection refused\"")}.",
@@ -428,7 +456,14 @@ public static class DiagnosisEngine
                 return Skipped(DiagnosisCheck.IPv6, _in.Ipv6SkipReason ?? "the IPv6 endpoint was not probed");
             }
 
-            var steps = ImdsProbe.Classify(probe, _in.Platform, null, Array.Empty<string>());
+            ConnectExplanation? explanation = null;
+            if (!probe.Connected && _in.Firewall is { } report
+                && FirewallExplainer.FindInReport(report, _in.Uid, FirewallFamily.IPv6, ProbeOutcomeOf(probe.Connect)) is { } rule)
+            {
+                explanation = FirewallExplainer.FromRule(rule, _in.Uid);
+            }
+
+            var steps = ImdsProbe.Classify(probe, _in.Platform, explanation, Array.Empty<string>());
             var failed = steps.FirstOrDefault(s => s.Status == ProbeStatus.Fail);
             if (failed is null)
             {
@@ -436,10 +471,21 @@ public static class DiagnosisEngine
             }
 
             bool enabled = _in.MetadataOptions?.HttpProtocolIpv6 == FeatureState.Enabled;
-            return F(DiagnosisCheck.IPv6, FindingStatus.Fail, failed.Outcome.ToString(), $"IPv6 endpoint: {failed.Detail}",
-                enabled ? failed.Cause : "The IPv6 endpoint answers only on Nitro instances with HttpProtocolIpv6 enabled" + (failed.Cause is null ? "." : "; otherwise: " + failed.Cause),
-                $"Set-ImdsMetadataOption {InstanceArgs} -HttpProtocolIpv6 Enabled",
-                $"aws ec2 modify-instance-metadata-options --instance-id {CliInstance} --http-protocol-ipv6 enabled", failed.Evidence);
+            if (explanation is not null)
+            {
+                return F(DiagnosisCheck.IPv6, FindingStatus.Fail, failed.Outcome.ToString(), $"IPv6 endpoint: {failed.Detail}", failed.Cause,
+                    "Get-ImdsFirewallRule -AddressFamily IPv6 | Where-Object Blocks | Remove-ImdsFirewallRule", failed.ShellCommand, failed.Evidence);
+            }
+
+            string cause = failed.Cause ?? "The IPv6 endpoint did not answer.";
+            if (!enabled && !cause.Contains("HttpProtocolIpv6", StringComparison.Ordinal))
+            {
+                cause += " The IPv6 endpoint answers only on Nitro instances with HttpProtocolIpv6 enabled.";
+            }
+
+            return F(DiagnosisCheck.IPv6, FindingStatus.Fail, failed.Outcome.ToString(), $"IPv6 endpoint: {failed.Detail}", cause,
+                enabled ? failed.RelatedCommand : $"Set-ImdsMetadataOption {InstanceArgs} -HttpProtocolIpv6 Enabled",
+                enabled ? failed.ShellCommand : $"aws ec2 modify-instance-metadata-options --instance-id {CliInstance} --http-protocol-ipv6 enabled", failed.Evidence);
         }
 
         public ImdsFinding Collection() =>

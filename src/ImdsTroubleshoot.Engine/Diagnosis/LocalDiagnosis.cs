@@ -125,7 +125,7 @@ public static class LocalDiagnosis
         }
         else if (instanceId is null)
         {
-            metadataOptionsUnavailable = "IMDS could not say which instance this is: pass -InstanceId and -Region";
+            metadataOptionsUnavailable = "IMDS could not say which instance this is: read them with Get-ImdsMetadataOption -InstanceId ID -Region REGION";
         }
         else
         {

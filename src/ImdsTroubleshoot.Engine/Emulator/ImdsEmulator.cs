@@ -246,14 +246,26 @@ public sealed class ImdsEmulator : IAsyncDisposable, IDisposable
         {
             EmulatorSettings current = Settings;
             EmulatorSettings next = change(current).Validate();
+            bool ipv6On = current.HttpProtocolIpv6 == FeatureState.Disabled && next.HttpProtocolIpv6 == FeatureState.Enabled;
+            if (ipv6On)
+            {
+                // Listen first: if the address cannot be bound, the setting stays as it was.
+                ApplyIpv6(next);
+            }
+
             if (ReferenceEquals(Interlocked.CompareExchange(ref _settings, next, current), current))
             {
-                if (current.HttpProtocolIpv6 != next.HttpProtocolIpv6)
+                if (current.HttpProtocolIpv6 == FeatureState.Enabled && next.HttpProtocolIpv6 == FeatureState.Disabled)
                 {
                     ApplyIpv6(next);
                 }
 
                 return next;
+            }
+
+            if (ipv6On)
+            {
+                ApplyIpv6(Settings);
             }
         }
     }

@@ -40,21 +40,30 @@ public static class FirewallExplainer
         }
 
         var candidates = report.Rules.Where(r => r.Family == family && r.Explains(error)).ToList();
-        return candidates.FirstOrDefault(r => r.Decides) ?? candidates.FirstOrDefault(r => r.Blocks) ?? candidates.FirstOrDefault(r => r.Effect == FirewallRuleEffect.MayBlock);
+        var exact = candidates.FirstOrDefault(r => r.Decides) ?? candidates.FirstOrDefault(r => r.Blocks) ?? candidates.FirstOrDefault(r => r.Effect == FirewallRuleEffect.MayBlock);
+        if (exact is not null)
+        {
+            return exact;
+        }
+
+        // A rule that stops this traffic explains the failure even when the symptom differs from its usual one: an
+        // IPv6 REJECT's ICMPv6 error can arrive after a 1 s connect bound has already turned it into a timeout.
+        var blocking = subject?.DecidedBy ?? report.Rules.FirstOrDefault(r => r.Family == family && r.Decides);
+        return blocking;
     }
 
     /// <summary>A rule as the probe's cause, fix and evidence.</summary>
     public static ConnectExplanation FromRule(FirewallRule rule, uint uid)
     {
         ArgumentNullException.ThrowIfNull(rule);
-        var evidence = new List<string> { $"firewall: {rule.Location} ({rule.Source}): {rule.Rule}" };
+        var evidence = new List<string> { $"firewall: {rule.Location}: {rule.Rule}" };
         if (rule.PersistedFile is not null)
         {
             evidence.Add($"persisted in {rule.PersistedFile}{(rule.PersistedLine is { } line ? ":" + line : string.Empty)}: it comes back at boot unless removed there too");
         }
 
         string verdict = rule.Verdict == FirewallVerdict.Drop ? "drops" : "rejects";
-        string cause = $"The local firewall rule {rule.Location} ({rule.Source}) {verdict} this traffic for uid {uid}: {rule.Rule}";
+        string cause = $"The local firewall rule {rule.Location} {verdict} this traffic for uid {uid}: {rule.Rule}";
         string fix = rule.PersistedFile is null
             ? "Delete the rule."
             : $"Delete the rule, and its line in {rule.PersistedFile} (Remove-ImdsFirewallRule -UpdatePersistedFile).";

@@ -110,7 +110,7 @@ public static class ImdsProbe
                 $"{proxy.Variable}={proxy.MaskedProxy} (from {proxy.Source}) is not bypassed for 169.254.169.254: clients that honour it send IMDS requests to the proxy.",
                 "The proxy cannot reach the instance's link-local IMDS (or adds X-Forwarded-For, which IMDS answers with 403): \"Unable to locate credentials\".",
                 "Add 169.254.169.254 and fd00:ec2::254 to NO_PROXY and no_proxy.",
-                "Get-ImdsProxyConfiguration; Repair-ImdsProxy", "export NO_PROXY=169.254.169.254,fd00:ec2::254 no_proxy=169.254.169.254,fd00:ec2::254", evidence);
+                "Get-ImdsProxyConfiguration; Repair-ImdsProxy", "export NO_PROXY=169.254.169.254,fd00:ec2::254,[fd00:ec2::254] no_proxy=169.254.169.254,fd00:ec2::254,[fd00:ec2::254]", evidence);
         }
 
         return new ImdsProbeResult(ProbeStep.Environment, null, null, ProbeStatus.Pass, ProbeOutcome.Ok, 0, TimeSpan.Zero,
@@ -541,7 +541,10 @@ public static class ProbeProxyInspector
             // Without the files, the finding still names the variable; only its source stays "process environment".
         }
 
-        var proxied = Families.Select(f => ProxyInspector.FindProxyForImds(env, settings, f)).Where(s => s.Proxied && s.Variable is not null).ToList();
+        // The IPv4 endpoint decides here: NO_PROXY=169.254.169.254 (the article's fix) is enough for it; a missing
+        // fd00:ec2::254 matters only where the IPv6 endpoint is used (Invoke-ImdsDiagnosis warns about it).
+        var proxied = Families.Select(f => ProxyInspector.FindProxyForImds(env, settings, f))
+            .Where(s => s.Variable is not null && !ProxyFamilyVerdict.IsDirect(s.Verdict.Ipv4)).ToList();
         if (proxied.Count == 0)
         {
             return null;

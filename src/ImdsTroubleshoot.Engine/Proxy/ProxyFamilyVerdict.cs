@@ -45,7 +45,8 @@ public sealed class ProxyFamilyVerdict
     /// <summary>One sentence: why.</summary>
     public string Reason { get; }
 
-    internal static bool IsDirect(ProxyOutcome o) => o is ProxyOutcome.NoProxy or ProxyOutcome.Exempt;
+    /// <summary>True when requests with this outcome reach IMDS without a proxy.</summary>
+    public static bool IsDirect(ProxyOutcome o) => o is ProxyOutcome.NoProxy or ProxyOutcome.Exempt;
 
     public override string ToString() => $"{Family}: {(Exempt ? "direct" : "proxied")} ({Reason})";
 }

@@ -130,7 +130,7 @@ public sealed class GetImdsMetadataOptionCommand : AwsCmdletBase
                     return identity;
                 }
 
-                reason = "IMDS did not answer (this does not look like an EC2 instance)";
+                reason = "IMDS did not answer (not an EC2 instance, a DROP rule, or no route: Test-ImdsEndpoint tells which)";
             }
             catch (InstanceIdentityUnavailableException ex)
             {

@@ -63,6 +63,12 @@ public sealed class SetImdsEmulatorCommand : EmulatorSettingsCommandBase
                 WriteError(ex, ErrorIds.EmulatorInvalidSetting, ErrorCategory.InvalidArgument, emulator);
                 continue;
             }
+            catch (System.Net.Sockets.SocketException ex)
+            {
+                WriteError(new InvalidOperationException($"The emulator '{emulator.Name}' could not listen on its IPv6 address ({ex.Message}); its settings are unchanged.", ex),
+                    ErrorIds.EmulatorStartFailed, ErrorCategory.ResourceUnavailable, emulator);
+                continue;
+            }
 
             WriteVerbose($"Emulator '{emulator.Name}': {change}.");
             if (PassThru.IsPresent)

@@ -152,6 +152,26 @@ public sealed class DiagnosisEngineTests
     }
 
     [Fact]
+    public void The_articles_no_proxy_fix_clears_the_failure_and_leaves_a_warning_for_the_ipv6_endpoint()
+    {
+        var env = new Dictionary<string, string> { ["HTTP_PROXY"] = "http://proxy.corp:3128", ["http_proxy"] = "http://proxy.corp:3128", ["NO_PROXY"] = "169.254.169.254", ["no_proxy"] = "169.254.169.254" };
+        var proxy = Of(DiagnosisEngine.Analyze(Input(Healthy(), i => With(i, environment: env))), DiagnosisCheck.Proxy);
+        Assert.Equal((FindingStatus.Warn, "ProxyCatchesImdsIpv6"), (proxy.Status, proxy.Outcome));
+        Assert.Contains("[fd00:ec2::254]", proxy.ShellFix, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Off_ec2_a_403_at_the_address_is_not_called_imds_turned_off()
+    {
+        var other = PlatformInfo.FromFacts(new Dictionary<string, string> { ["sys/class/dmi/id/sys_vendor"] = "Firecracker" }, Array.Empty<string>());
+        var probe = new ProbeObservation(Imds, TimeSpan.FromSeconds(1), Ok(0, string.Empty), Ok(403, string.Empty), null, Ok(403, string.Empty), Array.Empty<PathObservation>());
+        var findings = DiagnosisEngine.Analyze(Input(probe, platform: other));
+        Assert.Equal("NotImds", Of(findings, DiagnosisCheck.Token).Outcome);
+        Assert.Equal("NotImds", Of(findings, DiagnosisCheck.ImdsV1).Outcome);
+        Assert.DoesNotContain(findings, f => f.Fix?.Contains("-HttpEndpoint Enabled", StringComparison.Ordinal) == true);
+    }
+
+    [Fact]
     public void Link_local_drops_during_the_probe_fail_throttling_with_the_counter_delta()
     {
         var source = new EnaStatisticsTests.CaptureSource()

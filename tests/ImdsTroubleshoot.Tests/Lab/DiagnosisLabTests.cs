@@ -61,7 +61,11 @@ public sealed class DiagnosisLabTests
         lab.StartEmulator(new EmulatorSettings { HttpTokens = HttpTokensState.Required, HttpPutResponseHopLimit = 2 });
         var (findings, run) = Diagnose(lab.InstanceNs);
         Assert.Equal(0, run.ExitCode);
-        Assert.All(new[] { "Proxy", "Endpoint", "Token", "HopLimit", "Firewall", "Throttling" }, c => Assert.Equal("Pass", Of(findings, c).Status));
+        Assert.All(new[] { "Endpoint", "Token", "HopLimit", "Firewall", "Throttling" }, c => Assert.Equal("Pass", Of(findings, c).Status));
+        // As root the Proxy check also reads running processes' environments: other tests' clients running at the
+        // same time (with a dead-end proxy set) may show up there, never in this process's environment.
+        var proxy = Of(findings, "Proxy");
+        Assert.True(proxy.Status == "Pass" || proxy.Outcome == "ProxyCatchesImdsElsewhere", proxy.ToString());
         Assert.Equal("TokensRequired", Of(findings, "ImdsV1").Outcome);
         Assert.Equal("i-0123456789abcdef0", Of(findings, "Token").InstanceId);
     }
@@ -189,7 +193,7 @@ public sealed class DiagnosisLabTests
         Assert.Equal("EndpointDisabled", Of(off, "Token").Outcome);
         Assert.Contains("-HttpEndpoint Enabled", Of(off, "Token").Fix, StringComparison.Ordinal);
         Assert.Equal("Skipped", Of(off, "MetadataOptions").Status);
-        Assert.Contains("pass -InstanceId", Of(off, "MetadataOptions").Detail, StringComparison.Ordinal);
+        Assert.Contains("Get-ImdsMetadataOption -InstanceId", Of(off, "MetadataOptions").Detail, StringComparison.Ordinal);
 
         emulator.UpdateSettings(s => s with { HttpEndpoint = FeatureState.Enabled });
         instance.HttpEndpoint = "enabled";
@@ -221,5 +225,12 @@ public sealed class DiagnosisLabTests
         Assert.Contains("HttpProtocolIpv6", off.Cause, StringComparison.Ordinal);
         emulator.UpdateSettings(s => s with { HttpProtocolIpv6 = FeatureState.Enabled });
         Assert.Equal("Pass", Of(Diagnose(lab.InstanceNs, "-IPv6").Findings, "IPv6").Status);
+
+        // An ip6tables rule that rejects the IPv6 endpoint is named, with its removal command.
+        NetworkLab.Exec(lab.InstanceNs, "ip6tables", "-A", "OUTPUT", "-p", "tcp", "-d", "fd00:ec2::254", "-j", "REJECT");
+        var blocked = Of(Diagnose(lab.InstanceNs, "-IPv6").Findings, "IPv6");
+        Assert.Equal("Fail", blocked.Status);
+        Assert.Contains("rejects this traffic for uid 0", blocked.Cause, StringComparison.Ordinal);
+        Assert.StartsWith("ip6tables-nft -t filter -D OUTPUT", blocked.ShellFix, StringComparison.Ordinal);
     }
 }

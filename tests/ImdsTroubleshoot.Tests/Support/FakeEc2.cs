@@ -115,7 +115,7 @@ public sealed class FakeEc2 : IDisposable
         "metadata-options.http-protocol-ipv4", "metadata-options.http-protocol-ipv6", "metadata-options.instance-metadata-tags", "metadata-options.state",
     };
 
-    private readonly HttpListener _listener = new();
+    private HttpListener _listener = new();
     private readonly object _lock = new();
     private readonly Dictionary<string, FakeInstance> _instances = new(StringComparer.Ordinal);
     private readonly List<FakeInstance> _ordered = new();
@@ -142,6 +142,8 @@ public sealed class FakeEc2 : IDisposable
             }
             catch (HttpListenerException) when (attempt < 5)
             {
+                // Another listener took the port between FreePort and Start; a failed Start disposes the listener.
+                _listener = new HttpListener();
             }
         }
 

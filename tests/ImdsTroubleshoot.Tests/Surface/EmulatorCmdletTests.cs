@@ -155,6 +155,22 @@ public sealed class EmulatorCmdletTests : IDisposable
     }
 
     [Fact]
+    public void Turning_ipv6_on_when_its_address_is_taken_fails_cleanly_and_changes_nothing()
+    {
+        var e = _ps.Ok("Start-ImdsEmulator -Name test-v6busy -Address ::1").Objects<ImdsEmulator>().Single();
+        int port = e.Listeners[0].Port;
+        using var squatter = new System.Net.Sockets.TcpListener(System.Net.IPAddress.IPv6Loopback, port);
+        squatter.Start();
+        var r = _ps.Invoke("Set-ImdsEmulator -Name test-v6busy -HttpProtocolIpv6 Enabled");
+        var error = Assert.Single(r.AllErrors);
+        Assert.StartsWith("EmulatorStartFailed,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+        Assert.Equal(FeatureState.Disabled, e.Settings.HttpProtocolIpv6);
+        squatter.Stop();
+        _ps.Ok("Set-ImdsEmulator -Name test-v6busy -HttpProtocolIpv6 Enabled");
+        Assert.Equal("200", Get(e.Endpoint, "latest/meta-data/instance-id"));
+    }
+
+    [Fact]
     public void Hop_limit_outside_1_to_64_is_refused_by_parameter_validation()
     {
         var error = Assert.Single(_ps.Invoke("Start-ImdsEmulator -HttpPutResponseHopLimit 65").AllErrors);

@@ -202,6 +202,27 @@ public sealed class ProbeAndMetadataCmdletTests : IDisposable
     }
 
     [Fact]
+    public void The_articles_no_proxy_fix_is_enough_for_the_probe()
+    {
+        using var e = Start("Healthy");
+        var env = new System.Collections.Generic.Dictionary<string, string?> { ["HTTP_PROXY"] = "http://127.0.0.1:3128", ["http_proxy"] = "http://127.0.0.1:3128", ["NO_PROXY"] = "169.254.169.254", ["no_proxy"] = "169.254.169.254" };
+        var r = Cli.Run(new[] { "--json", $"Test-ImdsEndpoint -Endpoint {e.Endpoint} -TimeoutSec 3 | Where-Object Step -eq Environment | ForEach-Object Outcome" }, env);
+        Assert.Contains("Ok", r.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_identity_source_explains_a_refused_connection()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var source = new ImdsTroubleshoot.Engine.Client.ImdsInstanceIdentitySource(new Uri($"http://127.0.0.1:{port}/"));
+        var ex = Assert.Throws<ImdsTroubleshoot.Engine.Ec2.InstanceIdentityUnavailableException>(() => source.TryGetAsync(System.Threading.CancellationToken.None).GetAwaiter().GetResult());
+        Assert.Contains("refused", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Items_from_a_walk_pipe_into_another_read_with_verbose_on()
     {
         using var e = Start("Healthy");
