@@ -92,40 +92,30 @@ internal sealed class Ec2MetadataApi : IEc2MetadataApi
             throw SdkErrors.Translate(ex, "ModifyInstanceMetadataOptions", cancellationToken);
         }
 
-        var m = response.InstanceMetadataOptions;
-        return m is null
-            ? new InstanceMetadataOptionsRecord { State = "pending" }
-            : new InstanceMetadataOptionsRecord
-            {
-                State = m.State?.Value,
-                HttpTokens = m.HttpTokens?.Value,
-                HttpPutResponseHopLimit = m.HttpPutResponseHopLimit,
-                HttpEndpoint = m.HttpEndpoint?.Value,
-                HttpProtocolIpv6 = m.HttpProtocolIpv6?.Value,
-                InstanceMetadataTags = m.InstanceMetadataTags?.Value,
-            };
+        return Map(response.InstanceMetadataOptions) ?? new InstanceMetadataOptionsRecord { State = "pending" };
     }
 
     private static Ec2InstanceRecord Map(Instance i)
     {
-        var m = i.MetadataOptions;
         return new Ec2InstanceRecord
         {
             InstanceId = i.InstanceId,
             Name = i.Tags?.FirstOrDefault(t => t.Key == "Name")?.Value,
             InstanceState = i.State?.Name?.Value,
             Platform = i.Platform?.Value?.ToLowerInvariant(),
-            MetadataOptions = m is null ? null : new InstanceMetadataOptionsRecord
-            {
-                State = m.State?.Value,
-                HttpTokens = m.HttpTokens?.Value,
-                HttpPutResponseHopLimit = m.HttpPutResponseHopLimit,
-                HttpEndpoint = m.HttpEndpoint?.Value,
-                HttpProtocolIpv6 = m.HttpProtocolIpv6?.Value,
-                InstanceMetadataTags = m.InstanceMetadataTags?.Value,
-            },
+            MetadataOptions = Map(i.MetadataOptions),
         };
     }
+
+    private static InstanceMetadataOptionsRecord? Map(InstanceMetadataOptionsResponse? m) => m is null ? null : new InstanceMetadataOptionsRecord
+    {
+        State = m.State?.Value,
+        HttpTokens = m.HttpTokens?.Value,
+        HttpPutResponseHopLimit = m.HttpPutResponseHopLimit,
+        HttpEndpoint = m.HttpEndpoint?.Value,
+        HttpProtocolIpv6 = m.HttpProtocolIpv6?.Value,
+        InstanceMetadataTags = m.InstanceMetadataTags?.Value,
+    };
 
     public void Dispose() => _client.Dispose();
 }

@@ -278,10 +278,7 @@ internal static partial class ShellParser
 
                     if (d == '`')
                     {
-                        int close = text.IndexOf('`', i + 1);
-                        close = close < 0 || close >= n ? n - 1 : close;
-                        Add(new UnknownPart(text.Substring(i, close - i + 1)));
-                        i = close + 1;
+                        i = Backquote(text, i, n, Add);
                         continue;
                     }
 
@@ -301,10 +298,7 @@ internal static partial class ShellParser
 
             if (c == '`')
             {
-                int close = text.IndexOf('`', i + 1);
-                close = close < 0 || close >= n ? n - 1 : close;
-                Add(new UnknownPart(text.Substring(i, close - i + 1)));
-                i = close + 1;
+                i = Backquote(text, i, n, Add);
                 continue;
             }
 
@@ -314,6 +308,15 @@ internal static partial class ShellParser
 
         Flush();
         return i;
+    }
+
+    /// <summary>A `command substitution` is never run: it becomes one unknown part up to the closing backquote.</summary>
+    private static int Backquote(string text, int i, int n, Action<ValuePart> add)
+    {
+        int close = text.IndexOf('`', i + 1);
+        close = close < 0 || close >= n ? n - 1 : close;
+        add(new UnknownPart(text.Substring(i, close - i + 1)));
+        return close + 1;
     }
 
     private static int Dollar(string text, int i, int n, Action<ValuePart> add, StringBuilder lit)
