@@ -14,7 +14,7 @@ namespace ImdsTroubleshoot.Engine.Diagnosis;
 /// whose output is parsed into the same shape. <see cref="DiagnosisEngine.Analyze"/> turns it into findings. Each
 /// part is either there or has a reason why not.
 /// </summary>
-public sealed class DiagnosisInput
+public sealed record DiagnosisInput
 {
     public string Target { get; init; } = "localhost";
 
