@@ -17,9 +17,15 @@ namespace ImdsTroubleshoot.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "ImdsDiagnosis", DefaultParameterSetName = Local)]
 [OutputType(typeof(ImdsFinding))]
-public sealed class InvokeImdsDiagnosisCommand : AwsCmdletBase
+public sealed partial class InvokeImdsDiagnosisCommand : AwsCmdletBase
 {
     public const string Local = "Local";
+
+    /// <summary>Remote instances through SSM Run Command (InvokeImdsDiagnosisCommand.Ssm.cs).</summary>
+    public const string Ssm = "Ssm";
+
+    /// <summary>Remote hosts through the system's OpenSSH client (InvokeImdsDiagnosisCommand.Ssh.cs).</summary>
+    public const string Ssh = "Ssh";
 
     [Parameter(ParameterSetName = Local)]
     [ValidateNotNull]
@@ -29,7 +35,7 @@ public sealed class InvokeImdsDiagnosisCommand : AwsCmdletBase
     [ValidateRange(0.05, 120.0)]
     public double TimeoutSec { get; set; } = 1.0;
 
-    [Parameter(ParameterSetName = Local)]
+    [Parameter]
     public SwitchParameter IPv6 { get; set; }
 
     [Parameter(ParameterSetName = Local)]
