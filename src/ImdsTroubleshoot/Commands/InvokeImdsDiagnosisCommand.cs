@@ -45,10 +45,23 @@ public sealed partial class InvokeImdsDiagnosisCommand : AwsCmdletBase
     [ValidateNotNullOrEmpty]
     public string? Region { get; set; }
 
+    protected override void ProcessRecord()
+    {
+        switch (ParameterSetName)
+        {
+            case Ssm:
+                AccumulateSsmInstanceIds();
+                break;
+        }
+    }
+
     protected override void EndProcessing()
     {
         switch (ParameterSetName)
         {
+            case Ssm:
+                DiagnoseSsm();
+                break;
             default:
                 DiagnoseLocal();
                 break;
