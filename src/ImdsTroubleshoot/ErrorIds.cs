@@ -89,4 +89,5 @@ public static class ErrorIds
     public const string SsmRequestFailed = nameof(SsmRequestFailed);
     public const string SsmEndpointUnreachable = nameof(SsmEndpointUnreachable);
     public const string SsmInvalidParameter = nameof(SsmInvalidParameter);
+    public const string SsmAnalysisFailed = nameof(SsmAnalysisFailed);
 }

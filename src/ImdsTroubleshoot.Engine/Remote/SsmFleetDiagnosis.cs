@@ -21,6 +21,9 @@ public sealed class SsmDiagnosisOptions
     /// <summary>The script to send instead of <see cref="Remote.Collector.Build"/>'s (tests; the transport treats it as opaque).</summary>
     public string? Script { get; init; }
 
+    /// <summary>Turns one instance's output into evidence; null: <see cref="CollectorOutputParser.Parse"/> (the transport tests give their own).</summary>
+    public Func<string, string, DiagnosisInput>? Parser { get; init; }
+
     /// <summary>SendCommand TimeoutSeconds and the document's executionTimeout (30..3600).</summary>
     public int CommandTimeoutSeconds { get; init; } = 120;
 
@@ -480,8 +483,26 @@ public sealed class SsmFleetDiagnosis
             return Failure(command.CommandId, id, outcome, result.Status ?? invocation.Status, result.StatusDetails ?? invocation.StatusDetails, result.ResponseCode, result.StandardError);
         }
 
-        DiagnosisInput input = CollectorOutputParser.Parse(result.StandardOutput ?? string.Empty, id);
-        input = lookup.Merge(input, id, _options.Region);
+        DiagnosisInput input;
+        IReadOnlyList<ImdsFinding> findings;
+        try
+        {
+            input = (_options.Parser ?? CollectorOutputParser.Parse)(result.StandardOutput ?? string.Empty, id);
+            input = lookup.Merge(input, id, _options.Region);
+            findings = DiagnosisEngine.Analyze(input);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The parser is meant never to throw; if it does, this instance fails and the fleet goes on.
+            return new SsmInstanceResult(id, SsmInstanceOutcome.AnalysisFailed, $"The collector's output from {id} ({(result.StandardOutput ?? string.Empty).Length} characters) could not be analyzed: {ex.Message}")
+            {
+                CommandId = command.CommandId,
+                Status = result.Status,
+                StatusDetails = result.StatusDetails,
+                ResponseCode = result.ResponseCode,
+            };
+        }
+
         return new SsmInstanceResult(id, SsmInstanceOutcome.Diagnosed, $"Diagnosed through SSM command {command.CommandId}.")
         {
             CommandId = command.CommandId,
@@ -489,7 +510,7 @@ public sealed class SsmFleetDiagnosis
             StatusDetails = result.StatusDetails,
             ResponseCode = result.ResponseCode,
             Input = input,
-            Findings = DiagnosisEngine.Analyze(input),
+            Findings = findings,
         };
     }
 

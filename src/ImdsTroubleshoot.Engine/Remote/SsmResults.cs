@@ -36,6 +36,9 @@ public enum SsmInstanceOutcome
     /// <summary>An SSM call for this instance failed (access denied, another service error).</summary>
     RequestFailed,
 
+    /// <summary>The output came back but could not be analyzed (a parser fault; never expected).</summary>
+    AnalysisFailed,
+
     /// <summary>No final status before this command's own deadline (the SSM timeout plus a margin).</summary>
     NoResult,
 }

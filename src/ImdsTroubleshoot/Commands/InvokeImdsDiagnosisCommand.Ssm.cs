@@ -170,6 +170,8 @@ public sealed partial class InvokeImdsDiagnosisCommand
                 "Read the command's status later with 'aws ssm list-command-invocations --command-id ID', or run the diagnosis again."),
             SsmInstanceOutcome.CommandFailed => (ErrorIds.SsmCommandFailed, ErrorCategory.InvalidResult,
                 "Read the command's output in the SSM console or with 'aws ssm get-command-invocation'; the collector needs sh and curl or wget on the instance."),
+            SsmInstanceOutcome.AnalysisFailed => (ErrorIds.SsmAnalysisFailed, ErrorCategory.InvalidResult,
+                "Run the diagnosis on that instance again; if it repeats, report it with the command's output ('aws ssm get-command-invocation')."),
             SsmInstanceOutcome.Cancelled => (ErrorIds.SsmCommandCancelled, ErrorCategory.OperationStopped,
                 "The command was cancelled, or SSM stopped it after -MaxErrors failures; raise -MaxErrors to let the rest of the fleet run."),
             SsmInstanceOutcome.InvalidPlatform => (ErrorIds.SsmInvalidPlatform, ErrorCategory.InvalidOperation,
