@@ -45,10 +45,23 @@ public sealed partial class InvokeImdsDiagnosisCommand : AwsCmdletBase
     [ValidateNotNullOrEmpty]
     public string? Region { get; set; }
 
+    protected override void ProcessRecord()
+    {
+        switch (ParameterSetName)
+        {
+            case Ssh:
+                AccumulateSshTargets();
+                break;
+        }
+    }
+
     protected override void EndProcessing()
     {
         switch (ParameterSetName)
         {
+            case Ssh:
+                DiagnoseSsh();
+                break;
             default:
                 DiagnoseLocal();
                 break;
