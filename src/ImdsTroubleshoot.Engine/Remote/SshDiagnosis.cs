@@ -104,6 +104,12 @@ public sealed class SshDiagnosis
 
     /// <summary>Throws FileNotFoundException when no ssh client is found (nothing is started).</summary>
     public SshDiagnosis(SshDiagnosisOptions options, ISshProcessRunner? runner = null)
+        : this(options, runner, null)
+    {
+    }
+
+    /// <summary>Tests send their own script (output over the cap, a failing command) through the same transport.</summary>
+    internal SshDiagnosis(SshDiagnosisOptions options, ISshProcessRunner? runner, string? script)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.ThrottleLimit is < 1 or > 64)
@@ -117,7 +123,7 @@ public sealed class SshDiagnosis
             ?? throw new FileNotFoundException(options.SshClientPath is null
                 ? "No ssh client was found on PATH. Install OpenSSH's client (Debian/Ubuntu: openssh-client; Amazon Linux/RHEL: openssh-clients; Windows: the OpenSSH Client optional feature)."
                 : $"The ssh client '{options.SshClientPath}' does not exist.", options.SshClientPath ?? "ssh");
-        _script = new Lazy<string>(() => Collector.Build(options.Collector), LazyThreadSafetyMode.ExecutionAndPublication);
+        _script = new Lazy<string>(() => script ?? Collector.Build(options.Collector), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>The ssh client that is run.</summary>
