@@ -77,6 +77,19 @@ public static class ErrorIds
     public const string FirewallRuleChanged = nameof(FirewallRuleChanged);
     public const string FirewallRuleRemoveFailed = nameof(FirewallRuleRemoveFailed);
     public const string FirewallPersistedFileUpdateFailed = nameof(FirewallPersistedFileUpdateFailed);
+    // Invoke-ImdsDiagnosis -InstanceId (SSM Run Command).
+    public const string SsmInstanceNotManaged = nameof(SsmInstanceNotManaged);
+    public const string SsmCommandTimedOut = nameof(SsmCommandTimedOut);
+    public const string SsmNoResult = nameof(SsmNoResult);
+    public const string SsmCommandFailed = nameof(SsmCommandFailed);
+    public const string SsmCommandCancelled = nameof(SsmCommandCancelled);
+    public const string SsmInvalidPlatform = nameof(SsmInvalidPlatform);
+    public const string SsmThrottled = nameof(SsmThrottled);
+    public const string SsmAccessDenied = nameof(SsmAccessDenied);
+    public const string SsmRequestFailed = nameof(SsmRequestFailed);
+    public const string SsmEndpointUnreachable = nameof(SsmEndpointUnreachable);
+    public const string SsmInvalidParameter = nameof(SsmInvalidParameter);
+    public const string SsmAnalysisFailed = nameof(SsmAnalysisFailed);
     // Invoke-ImdsDiagnosis -HostName (remote diagnosis over SSH).
     public const string SshClientNotFound = nameof(SshClientNotFound);
     public const string SshInvalidHostName = nameof(SshInvalidHostName);

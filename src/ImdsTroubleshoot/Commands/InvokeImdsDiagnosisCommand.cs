@@ -49,6 +49,9 @@ public sealed partial class InvokeImdsDiagnosisCommand : AwsCmdletBase
     {
         switch (ParameterSetName)
         {
+            case Ssm:
+                AccumulateSsmInstanceIds();
+                break;
             case Ssh:
                 AccumulateSshTargets();
                 break;
@@ -59,6 +62,9 @@ public sealed partial class InvokeImdsDiagnosisCommand : AwsCmdletBase
     {
         switch (ParameterSetName)
         {
+            case Ssm:
+                DiagnoseSsm();
+                break;
             case Ssh:
                 DiagnoseSsh();
                 break;
