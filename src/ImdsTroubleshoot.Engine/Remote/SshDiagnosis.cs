@@ -139,26 +139,46 @@ public sealed class SshDiagnosis
         _ = _script.Value; // build once, before any process starts: a collector that cannot be built stops everything
         using var gate = new SemaphoreSlim(_options.ThrottleLimit, _options.ThrottleLimit);
         var running = new List<Task>();
-        foreach (SshTarget target in targets)
+        bool stopped = false;
+        try
         {
-            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            running.Add(Task.Run(
-                async () =>
-                {
-                    try
+            foreach (SshTarget target in targets)
+            {
+                await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                running.Add(Task.Run(
+                    async () =>
                     {
-                        started?.Invoke(target);
-                        completed(await RunAsync(target, cancellationToken).ConfigureAwait(false));
-                    }
-                    finally
-                    {
-                        gate.Release();
-                    }
-                },
-                CancellationToken.None));
+                        try
+                        {
+                            started?.Invoke(target);
+                            completed(await RunAsync(target, cancellationToken).ConfigureAwait(false));
+                        }
+                        finally
+                        {
+                            gate.Release();
+                        }
+                    },
+                    CancellationToken.None));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            stopped = true; // no new host starts; the running ones see the same token and stop too
         }
 
-        await Task.WhenAll(running).ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(running).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stopped || cancellationToken.IsCancellationRequested)
+        {
+            stopped = true;
+        }
+
+        if (stopped)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
     }
 
     /// <summary>Diagnoses one host. Failures come back typed; only cancellation throws.</summary>
