@@ -52,6 +52,9 @@ public sealed partial class InvokeImdsDiagnosisCommand : AwsCmdletBase
             case Ssm:
                 AccumulateSsmInstanceIds();
                 break;
+            case Ssh:
+                AccumulateSshTargets();
+                break;
         }
     }
 
@@ -61,6 +64,9 @@ public sealed partial class InvokeImdsDiagnosisCommand : AwsCmdletBase
         {
             case Ssm:
                 DiagnoseSsm();
+                break;
+            case Ssh:
+                DiagnoseSsh();
                 break;
             default:
                 DiagnoseLocal();
