@@ -253,6 +253,31 @@ public sealed class SshDiagnosisLabTests
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(8), sw.Elapsed.ToString());
     }
 
+    [LabFact]
+    public void Stopping_the_pipeline_kills_ssh_at_once()
+    {
+        using var lab = new Lab(new EmulatorSettings { HttpPutResponseHopLimit = 2 });
+        NetworkLab.Exec(lab.Net.InstanceNs, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-j", "DROP");
+        using var session = new PsSession();
+        using var ps = PowerShell.Create(session.Runspace);
+        ps.AddScript($"param($h, $k, $kh) Invoke-ImdsDiagnosis -HostName $h, $h -UserName root -Port {Port} -KeyFilePath $k -KnownHostsFilePath $kh -ConnectTimeoutSec 60")
+            .AddParameters(new Hashtable { ["h"] = lab.Link.InstanceIPv4, ["k"] = lab.Server.ClientKey, ["kh"] = lab.Server.KnownHosts });
+        var pending = ps.BeginInvoke();
+        var deadline = Stopwatch.StartNew();
+        while (SshLabServer.SshClientsWith(lab.Server.KnownHosts).Count == 0 && deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            Thread.Sleep(100);
+        }
+
+        Assert.Single(SshLabServer.SshClientsWith(lab.Server.KnownHosts)); // one host: the duplicate is diagnosed once
+        var sw = Stopwatch.StartNew();
+        ps.Stop();
+        Assert.Throws<PipelineStoppedException>(() => ps.EndInvoke(pending));
+        sw.Stop();
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(8), sw.Elapsed.ToString());
+        Assert.Empty(SshLabServer.SshClientsWith(lab.Server.KnownHosts));
+    }
+
     private static (string, ErrorCategory, string) One(PsResult r)
     {
         Assert.True(r.Output.Count == 0 && r.AllErrors.Count() == 1, r.ToString());
