@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Globalization;
 using System.Text.RegularExpressions;
 using ImdsTroubleshoot.Engine.AwsApi;
 using ImdsTroubleshoot.Engine.Diagnosis;
@@ -160,4 +161,37 @@ public static class SsmInvocationStates
 
     /// <summary>"Delivery Timed Out" and "DeliveryTimedOut" alike.</summary>
     private static string Normalize(string? value) => value is null ? string.Empty : value.Replace(" ", string.Empty, StringComparison.Ordinal).ToLowerInvariant();
+}
+
+/// <summary>One instance of an SSM diagnosis did not give findings; <see cref="Result"/> says why (status, response code, command ID).</summary>
+public sealed class SsmDiagnosisException : Exception
+{
+    public SsmDiagnosisException()
+        : this("An SSM diagnosis failed.")
+    {
+    }
+
+    public SsmDiagnosisException(string message)
+        : base(message)
+    {
+    }
+
+    public SsmDiagnosisException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public SsmDiagnosisException(SsmInstanceResult result)
+        : base((result ?? throw new ArgumentNullException(nameof(result))).Message, result.Error)
+    {
+        Result = result;
+    }
+
+    public SsmInstanceResult? Result { get; }
+
+    public string? InstanceId => Result?.InstanceId;
+
+    public string? CommandId => Result?.CommandId;
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{GetType().Name}: {Message}");
 }

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Globalization;
 using System.Management.Automation;
 using ImdsTroubleshoot.Engine.AwsApi;
 using ImdsTroubleshoot.Engine.Diagnosis;
@@ -110,8 +109,9 @@ public sealed partial class InvokeImdsDiagnosisCommand
     {
         int total = _ssmInstanceIds.Count;
         int done = 0;
-        var progress = new ProgressRecord(2, "Diagnosing IMDS through SSM Run Command", $"0 of {total} instance(s) done") { PercentComplete = 0 };
-        WriteProgress(progress);
+        const string activity = "Diagnosing IMDS through SSM Run Command";
+        WriteProgress(new ProgressRecord(2, activity, $"0 of {total} instance(s) done") { PercentComplete = 0 });
+        string last = $"0 of {total} instance(s) done";
         try
         {
             RunAsync(async ct =>
@@ -121,9 +121,8 @@ public sealed partial class InvokeImdsDiagnosisCommand
                     result => Post(() =>
                     {
                         done++;
-                        progress.StatusDescription = $"{done} of {total} instance(s) done (last: {result.InstanceId}, {result.Outcome})";
-                        progress.PercentComplete = (int)Math.Min(100, done * 100L / Math.Max(1, total));
-                        WriteProgress(progress);
+                        last = $"{done} of {total} instance(s) done (last: {result.InstanceId}, {result.Outcome})";
+                        WriteProgress(new ProgressRecord(2, activity, last) { PercentComplete = (int)Math.Min(100, done * 100L / Math.Max(1, total)) });
                         WriteSsmResult(result);
                     }),
                     PostVerbose,
@@ -141,8 +140,7 @@ public sealed partial class InvokeImdsDiagnosisCommand
         }
         finally
         {
-            progress.RecordType = ProgressRecordType.Completed;
-            WriteProgress(progress);
+            WriteProgress(new ProgressRecord(2, activity, last) { RecordType = ProgressRecordType.Completed });
         }
     }
 
@@ -261,37 +259,4 @@ public sealed partial class InvokeImdsDiagnosisCommand
             return (null, "no EC2 client: " + ex.Message);
         }
     }
-}
-
-/// <summary>One instance of an SSM diagnosis did not give findings; <see cref="Result"/> says why (status, response code, command ID).</summary>
-public sealed class SsmDiagnosisException : Exception
-{
-    public SsmDiagnosisException()
-        : this("An SSM diagnosis failed.")
-    {
-    }
-
-    public SsmDiagnosisException(string message)
-        : base(message)
-    {
-    }
-
-    public SsmDiagnosisException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-
-    public SsmDiagnosisException(SsmInstanceResult result)
-        : base((result ?? throw new ArgumentNullException(nameof(result))).Message, result.Error)
-    {
-        Result = result;
-    }
-
-    public SsmInstanceResult? Result { get; }
-
-    public string? InstanceId => Result?.InstanceId;
-
-    public string? CommandId => Result?.CommandId;
-
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{GetType().Name}: {Message}");
 }

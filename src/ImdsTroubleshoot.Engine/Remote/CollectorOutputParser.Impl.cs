@@ -1,0 +1,916 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.RegularExpressions;
+using System.Threading;
+using ImdsTroubleshoot.Engine.Client;
+using ImdsTroubleshoot.Engine.Diagnosis;
+using ImdsTroubleshoot.Engine.Ena;
+using ImdsTroubleshoot.Engine.Firewall;
+using ImdsTroubleshoot.Engine.Platform;
+using ImdsTroubleshoot.Engine.Probe;
+using ImdsTroubleshoot.Engine.Proxy;
+
+namespace ImdsTroubleshoot.Engine.Remote;
+
+public static partial class CollectorOutputParser
+{
+    private const string NeedsRoot = "reading the firewall needs root (run with sudo)";
+
+    [GeneratedRegex(@"^i-[0-9a-f]{8,17}$", RegexOptions.CultureInvariant)]
+    private static partial Regex InstanceIdPattern();
+
+    [GeneratedRegex(@"^[a-z]{2}(-[a-z]+)+-\d{1,2}$", RegexOptions.CultureInvariant)]
+    private static partial Regex RegionPattern();
+
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]{0,127}$", RegexOptions.CultureInvariant)]
+    private static partial Regex VariableName();
+
+    private static DiagnosisInput ParseOutput(string output, string target)
+    {
+        string name = string.IsNullOrWhiteSpace(target) ? "remote" : CollectorOutput.Clean(target, 200);
+        try
+        {
+            return Build(CollectorOutput.Read(output), name);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Parse never throws: whatever went wrong becomes a note, and the diagnosis says the evidence is missing.
+            return new DiagnosisInput
+            {
+                Target = name,
+                FirewallUnavailable = "the collector's output could not be read",
+                ProxyUnavailable = "the collector's output could not be read",
+                MetadataOptionsUnavailable = "the EC2 API was not asked",
+                Ipv6SkipReason = "the collector's output could not be read",
+                CollectionNotes = new[] { "the collector's output could not be read: " + CollectorOutput.Clean(ex.GetType().Name + ": " + ex.Message) },
+            };
+        }
+    }
+
+    private static DiagnosisInput Build(CollectorOutput o, string target)
+    {
+        var notes = new List<string>(o.Notes);
+        bool readable = o.HeaderSeen ? o.Version == Collector.FormatVersion : o.Sections.Count > 0;
+        if (!readable)
+        {
+            return new DiagnosisInput
+            {
+                Target = target,
+                FirewallUnavailable = "the collector's output could not be read",
+                ProxyUnavailable = "the collector's output could not be read",
+                MetadataOptionsUnavailable = "the EC2 API was not asked",
+                Ipv6SkipReason = "the collector's output could not be read",
+                CollectionNotes = notes,
+            };
+        }
+
+        foreach (var s in o.Sections.Where(s => s.Omitted))
+        {
+            notes.Add($"the collector left out its {CollectorOutput.Describe(s)} to stay within its output budget");
+        }
+
+        // Who ran it.
+        CollectorSection? meta = o.Section("meta");
+        uint uid = 0;
+        if (meta?.Get("uid") is { } uidText && uint.TryParse(uidText.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out uint u))
+        {
+            uid = u;
+        }
+        else
+        {
+            notes.Add("the collector did not say which uid it ran as (uid 0 assumed)");
+        }
+
+        double timeoutSec = ParseDouble(meta?.Get("timeout")) is { } t && t > 0 && t <= 600 ? t : 1.0;
+        TimeSpan stepTimeout = TimeSpan.FromSeconds(timeoutSec);
+        if (meta?.Get("client") == "none")
+        {
+            notes.Add("neither curl nor wget is installed on the target: IMDS could not be probed");
+        }
+
+        if (meta?.Get("wgetmethod") == "0")
+        {
+            notes.Add("the target has no curl and its wget (BusyBox?) cannot send PUT: the IMDSv2 token could not be requested");
+        }
+
+        // The environment (proxy and AWS_EC2_METADATA_* variables only; proxy passwords masked again here).
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        CollectorSection? env = o.Section("env");
+        if (env is null)
+        {
+            notes.Add("the collector's environment section is missing");
+        }
+        else
+        {
+            foreach (var kv in env.Fields)
+            {
+                if (!VariableName().IsMatch(kv.Key))
+                {
+                    continue;
+                }
+
+                environment[kv.Key] = ProxyEnvironmentEvaluator.IsProxyVariable(kv.Key) ? ProxyUrlMasker.MaskPassword(kv.Value) ?? string.Empty : kv.Value;
+            }
+        }
+
+        PlatformInfo platform = ParsePlatform(o.Section("platform"), environment, notes);
+
+        // The endpoint.
+        CollectorSection? endpointSection = o.Section("endpoint");
+        Uri endpoint = ImdsDefaults.IPv4Endpoint;
+        string endpointSource = "default";
+        bool endpointKnown = false;
+        if (endpointSection is null)
+        {
+            notes.Add("the collector's endpoint section is missing");
+        }
+        else
+        {
+            string? error = endpointSection.Get("error");
+            string? source = endpointSection.Get("source");
+            if (source is "-Endpoint" or "default" or ImdsDefaults.EndpointEnvironmentVariable or ImdsDefaults.EndpointModeEnvironmentVariable)
+            {
+                endpointSource = source;
+            }
+
+            if (error is not null)
+            {
+                notes.Add("the target's endpoint setting is not usable, so IMDS was not probed: " + CollectorOutput.Clean(error));
+            }
+            else if (endpointSection.Get("url") is { } url && Uri.TryCreate(url.Trim(), UriKind.Absolute, out Uri? parsed) && parsed.Scheme is "http" or "https")
+            {
+                endpoint = parsed;
+                endpointKnown = true;
+            }
+            else
+            {
+                notes.Add("the collector did not say which endpoint it probed");
+            }
+        }
+
+        // The probe.
+        ProbeObservation? probe = null;
+        if (endpointKnown)
+        {
+            CollectorSection? probeSection = o.Section("probe");
+            probe = probeSection is null ? null : ParseProbe(probeSection, endpoint, stepTimeout, notes);
+            if (probe is null && meta?.Get("client") != "none")
+            {
+                notes.Add("the collector's probe results are missing (its output was cut before them)");
+            }
+        }
+
+        // Identity.
+        string? instanceId = null;
+        string? region = null;
+        CollectorSection? identity = o.Section("identity");
+        if (identity is not null)
+        {
+            instanceId = identity.Get("instanceId") is { } id && InstanceIdPattern().IsMatch(id) ? id : null;
+            region = identity.Get("region") is { } rg && RegionPattern().IsMatch(rg) ? rg : null;
+            if (identity.Get("document") is { } doc && (instanceId is null || region is null))
+            {
+                var r = ParseExchange(doc, identity.Get("document.error"), TimeSpan.FromSeconds(5), keepTokenLength: 0);
+                if (r.Outcome is ImdsTransportOutcome.ConnectionRefused or ImdsTransportOutcome.AccessDenied)
+                {
+                    notes.Add("instance identity: the connection to IMDS was refused: a local firewall rule is the usual cause (Test-ImdsEndpoint names it)");
+                }
+                else if (r.Outcome is not (ImdsTransportOutcome.ConnectTimeout or ImdsTransportOutcome.Unreachable))
+                {
+                    notes.Add(r.IsSuccess
+                        ? "instance identity: the identity document has no instanceId or region"
+                        : "instance identity: IMDS did not give the identity document: " + r);
+                }
+            }
+        }
+        else if (probe is not null && probe.Connected && (probe.Put?.IsSuccess == true || probe.GetV1?.IsSuccess == true))
+        {
+            notes.Add("the collector's instance identity section is missing");
+        }
+
+        // IPv6.
+        ProbeObservation? probeIpv6 = null;
+        string? ipv6Skip = null;
+        bool ipv6Asked = meta?.Get("ipv6") == "1";
+        if (endpoint.HostNameType == UriHostNameType.IPv6)
+        {
+            ipv6Skip = "the endpoint itself is the IPv6 one (see Endpoint and Token)";
+        }
+        else if (ipv6Asked && o.Section("probe6") is { } p6)
+        {
+            probeIpv6 = ParseProbe(p6, ImdsDefaults.IPv6Endpoint, stepTimeout, notes);
+            ipv6Skip = probeIpv6 is null ? "the collector's IPv6 probe results could not be read" : null;
+        }
+        else if (ipv6Asked)
+        {
+            ipv6Skip = "the collector's IPv6 probe results are missing";
+            if (endpointKnown)
+            {
+                notes.Add(ipv6Skip);
+            }
+        }
+        else
+        {
+            ipv6Skip = "not asked (-IPv6), and the metadata options are not known";
+        }
+
+        EnaLinkLocalChange? ena = ParseEna(o.Section("ena-before"), o.Section("ena-after"), o.Section("platform"), environment, notes);
+
+        // Firewall.
+        FirewallReport? firewall = null;
+        string? firewallUnavailable = null;
+        CollectorSection? fw = o.Section("firewall");
+        if (uid != 0)
+        {
+            firewallUnavailable = NeedsRoot;
+        }
+        else if (fw is null)
+        {
+            firewallUnavailable = "the collector's firewall section is missing (its output was cut before it)";
+        }
+        else if (fw.Get("skipped") is not null)
+        {
+            firewallUnavailable = NeedsRoot;
+        }
+        else
+        {
+            (firewall, firewallUnavailable) = ParseFirewall(o, fw, uid, notes);
+        }
+
+        // Proxies.
+        IReadOnlyList<ImdsProxySetting>? proxies = null;
+        string? proxyUnavailable = null;
+        try
+        {
+            proxies = ParseProxies(o, environment, uid, meta, notes);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException)
+        {
+            proxyUnavailable = "the collected proxy files could not be read: " + CollectorOutput.Clean(ex.Message);
+        }
+
+        return new DiagnosisInput
+        {
+            Target = target,
+            InstanceId = instanceId,
+            Region = region,
+            Platform = platform,
+            Endpoint = endpoint,
+            EndpointSource = endpointSource,
+            Uid = uid,
+            Environment = environment,
+            Probe = probe,
+            ProbeIpv6 = probeIpv6,
+            Ipv6SkipReason = ipv6Skip,
+            Firewall = firewall,
+            FirewallUnavailable = firewallUnavailable,
+            ProxySettings = proxies,
+            ProxyUnavailable = proxyUnavailable,
+            Ena = ena,
+            MetadataOptions = null,
+            MetadataOptionsUnavailable = "the EC2 API was not asked (remote run)",
+            CollectionNotes = notes.Distinct(StringComparer.Ordinal).ToList(),
+        };
+    }
+
+    private static double? ParseDouble(string? text) =>
+        double.TryParse(text?.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && double.IsFinite(d) ? d : null;
+
+    private static PlatformInfo ParsePlatform(CollectorSection? section, IReadOnlyDictionary<string, string> environment, List<string> notes)
+    {
+        if (section is null)
+        {
+            notes.Add("the collector's platform section is missing");
+            return PlatformInfo.Unknown;
+        }
+
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var kv in section.Fields.Where(f => f.Key.StartsWith("file.", StringComparison.Ordinal)))
+        {
+            string file = kv.Key.Substring(5);
+            if (PlatformInfo.IdentityFiles.Contains(file))
+            {
+                files[file] = CollectorOutput.Clean(kv.Value, 512);
+            }
+        }
+
+        var container = new List<string>();
+        foreach (string marker in section.All("marker"))
+        {
+            if (marker is ".dockerenv" or "run/.containerenv")
+            {
+                container.Add("/" + marker + " exists");
+            }
+        }
+
+        if (section.Get("cgroup1") is "docker" or "kubepods" or "containerd" or "ecs")
+        {
+            container.Add("/proc/1/cgroup names a container runtime");
+        }
+
+        foreach (string variable in new[] { "KUBERNETES_SERVICE_HOST", "ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI" })
+        {
+            if (environment.TryGetValue(variable, out string? v) && v.Length > 0)
+            {
+                container.Add(variable + " is set");
+            }
+        }
+
+        return PlatformInfo.FromFacts(files, container);
+    }
+
+    /// <summary>One recorded exchange: "RC CODE CONNECT TOTAL SIZE REMOTE LOCAL ttl=N" and its error line.</summary>
+    internal static ImdsHttpResult ParseExchange(string line, string? error, TimeSpan timeout, int keepTokenLength)
+    {
+        string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        string rc = f.Length > 0 ? f[0] : "?";
+        int code = f.Length > 1 && int.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out int c) && c is >= 0 and < 1000 ? c : 0;
+        double connectSec = f.Length > 2 ? ParseDouble(f[2]) ?? 0 : 0;
+        TimeSpan elapsed = TimeSpan.Zero;
+        if (f.Length > 3)
+        {
+            if (f[3].StartsWith("ms", StringComparison.Ordinal) && long.TryParse(f[3].AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out long ms))
+            {
+                elapsed = TimeSpan.FromMilliseconds(Math.Min(ms, 3_600_000));
+            }
+            else if (ParseDouble(f[3]) is { } s && s >= 0 && s < 3600)
+            {
+                elapsed = TimeSpan.FromSeconds(s);
+            }
+        }
+
+        long size = f.Length > 4 && long.TryParse(f[4], NumberStyles.None, CultureInfo.InvariantCulture, out long z) ? Math.Clamp(z, 0, 1024 * 1024) : 0;
+        string? ttl = f.FirstOrDefault(x => x.StartsWith("ttl=", StringComparison.Ordinal))?.Substring(4);
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        if (ttl is { Length: > 0 and < 8 } && ttl.All(char.IsAsciiDigit))
+        {
+            headers[ImdsDefaults.TokenTtlHeader] = ttl;
+        }
+
+        string err = CollectorOutput.Clean(error, 200);
+        string seconds = timeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
+        bool connected = connectSec > 0;
+
+        ImdsHttpResult Fail(ImdsTransportOutcome outcome, string message, bool wasConnected) =>
+            new(outcome, 0, string.Empty, wasConnected, elapsed, message, new Dictionary<string, string>());
+
+        (ImdsTransportOutcome Outcome, string Message)? ConnectError()
+        {
+            string e = err.ToLowerInvariant();
+            if (e.Contains("refused", StringComparison.Ordinal))
+            {
+                return (ImdsTransportOutcome.ConnectionRefused, "ConnectionRefused: Connection refused");
+            }
+
+            if (e.Contains("no route", StringComparison.Ordinal))
+            {
+                return (ImdsTransportOutcome.Unreachable, "HostUnreachable: No route to host");
+            }
+
+            if (e.Contains("network is unreachable", StringComparison.Ordinal))
+            {
+                return (ImdsTransportOutcome.Unreachable, "NetworkUnreachable: Network is unreachable");
+            }
+
+            if (e.Contains("permission denied", StringComparison.Ordinal) || e.Contains("not permitted", StringComparison.Ordinal))
+            {
+                return (ImdsTransportOutcome.AccessDenied, "AccessDenied: Permission denied");
+            }
+
+            return null;
+        }
+
+        if (rc.StartsWith("w:", StringComparison.Ordinal))
+        {
+            // wget: 0 ok, 8 server error response, 4 network failure (the message says which), others: errors.
+            string w = rc.Substring(2);
+            if (w == "put-unsupported")
+            {
+                return Fail(ImdsTransportOutcome.Error, "the target's wget cannot send PUT (no curl there)", false);
+            }
+
+            if (w is "0" or "8" && code > 0)
+            {
+                return new ImdsHttpResult(ImdsTransportOutcome.Response, code, Placeholder(keepTokenLength > 0 ? keepTokenLength : size), true, elapsed, null, headers);
+            }
+
+            if (ConnectError() is { } ce)
+            {
+                return Fail(ce.Outcome, ce.Message, false);
+            }
+
+            if (err.Contains("timed out", StringComparison.OrdinalIgnoreCase))
+            {
+                bool read = err.Contains("read", StringComparison.OrdinalIgnoreCase);
+                return Fail(read ? ImdsTransportOutcome.ResponseTimeout : ImdsTransportOutcome.ConnectTimeout,
+                    read ? $"no complete response within {seconds} s" : $"no TCP connection within {seconds} s", read);
+            }
+
+            return Fail(ImdsTransportOutcome.Error, $"wget exit {CollectorOutput.Clean(w, 20)}: {err}", false);
+        }
+
+        switch (rc)
+        {
+            case "0" when code > 0:
+                return new ImdsHttpResult(ImdsTransportOutcome.Response, code, Placeholder(keepTokenLength > 0 ? keepTokenLength : size), true, elapsed, null, headers);
+            case "0":
+                return Fail(ImdsTransportOutcome.InvalidResponse, "no HTTP status in the answer", true);
+            case "7":
+                return ConnectError() is { } ce
+                    ? Fail(ce.Outcome, ce.Message, false)
+                    : Fail(ImdsTransportOutcome.Error, "curl exit 7 (could not connect): " + err, false);
+            case "28":
+                return connected
+                    ? Fail(ImdsTransportOutcome.ResponseTimeout, $"no complete response within {seconds} s", true)
+                    : Fail(ImdsTransportOutcome.ConnectTimeout, $"no TCP connection within {seconds} s", false);
+            case "52":
+                return Fail(ImdsTransportOutcome.ConnectionReset, "the server closed the connection without a reply (curl exit 52)", true);
+            case "55":
+            case "56":
+                return Fail(ImdsTransportOutcome.ConnectionReset, $"the connection was reset (curl exit {rc}): {err}", true);
+            case "1":
+            case "8":
+                return Fail(ImdsTransportOutcome.InvalidResponse, $"the answer is not HTTP (curl exit {rc}): {err}", true);
+            case "63":
+                return Fail(ImdsTransportOutcome.ResponseTooLarge, "the response was too large (curl exit 63)", true);
+            case "6":
+                return Fail(ImdsTransportOutcome.Unreachable, "the endpoint's host name could not be resolved (curl exit 6): " + err, false);
+            default:
+                return Fail(ImdsTransportOutcome.Error, $"curl exit {CollectorOutput.Clean(rc, 20)}: {err}", connected);
+        }
+    }
+
+    private static string Placeholder(long length) => length <= 0 ? string.Empty : new string('.', (int)Math.Min(length, 1024 * 1024));
+
+    private static ProbeObservation? ParseProbe(CollectorSection section, Uri endpoint, TimeSpan timeout, List<string> notes)
+    {
+        string? putLine = section.Get("put");
+        if (putLine is null)
+        {
+            notes.Add($"the collector's {CollectorOutput.Describe(section)} has no token request result");
+            return null;
+        }
+
+        int tokenLength = int.TryParse(section.Get("put.tokenlength"), NumberStyles.None, CultureInfo.InvariantCulture, out int tl) ? Math.Clamp(tl, 0, 4096) : 0;
+        ImdsHttpResult put = ParseExchange(putLine, section.Get("put.error"), timeout, tokenLength);
+        string[] f = putLine.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        ImdsHttpResult? v1 = section.Get("v1") is { } v1Line ? ParseExchange(v1Line, section.Get("v1.error"), timeout, 0) : null;
+        ImdsHttpResult? v2 = section.Get("v2") is { } v2Line ? ParseExchange(v2Line, section.Get("v2.error"), timeout, 0) : null;
+        bool putUnsupported = f.Length > 0 && f[0] == "w:put-unsupported";
+
+        bool connected = put.Outcome is not (ImdsTransportOutcome.ConnectionRefused or ImdsTransportOutcome.ConnectTimeout or ImdsTransportOutcome.Unreachable or ImdsTransportOutcome.AccessDenied)
+            && !(put.Outcome == ImdsTransportOutcome.Error && !put.Connected && !putUnsupported);
+        if (putUnsupported)
+        {
+            connected = v1 is not null && v1.Connected;
+        }
+
+        if (!connected)
+        {
+            var connect = putUnsupported && v1 is not null ? v1 : put;
+            return new ProbeObservation(endpoint, timeout, connect, null, null, null, Array.Empty<PathObservation>());
+        }
+
+        if (v1 is null)
+        {
+            notes.Add($"the collector's {CollectorOutput.Describe(section)} was cut before the IMDSv1 request");
+            return null;
+        }
+
+        double connectSec = f.Length > 2 ? ParseDouble(f[2]) ?? 0 : 0;
+        string remote = f.Length > 5 && f[5] != "-" ? CollectorOutput.Clean(f[5], 80) : endpoint.Authority;
+        string local = f.Length > 6 && f[6] != "-" ? CollectorOutput.Clean(f[6], 80) : "?";
+        var connectResult = new ImdsHttpResult(ImdsTransportOutcome.Response, 0, string.Empty, true, TimeSpan.FromSeconds(Math.Clamp(connectSec, 0, 3600)),
+            $"connected to {Endpoint(remote)} from {Endpoint(local)}", new Dictionary<string, string>());
+        if (put.IsSuccess && tokenLength == 0)
+        {
+            // A 2xx without a token is no token: the parser never invents one.
+            put = new ImdsHttpResult(put.Outcome, put.StatusCode, string.Empty, true, put.Elapsed, put.Message, put.Headers);
+        }
+
+        return new ProbeObservation(endpoint, timeout, connectResult, put, put.IsSuccess && tokenLength > 0 ? v2 : null, v1, Array.Empty<PathObservation>());
+    }
+
+    /// <summary>"169.254.169.254:80" stays; "fd00:ec2::254:80" becomes "[fd00:ec2::254]:80" as .NET prints it.</summary>
+    private static string Endpoint(string hostPort)
+    {
+        int colon = hostPort.LastIndexOf(':');
+        if (colon <= 0 || hostPort.StartsWith('['))
+        {
+            return hostPort;
+        }
+
+        string host = hostPort.Substring(0, colon);
+        return host.Contains(':', StringComparison.Ordinal) ? $"[{host}]{hostPort.Substring(colon)}" : hostPort;
+    }
+
+    private static EnaLinkLocalChange? ParseEna(CollectorSection? before, CollectorSection? after, CollectorSection? platform, IReadOnlyDictionary<string, string> environment, List<string> notes)
+    {
+        if (before is null || after is null)
+        {
+            if (before is not null || after is not null)
+            {
+                notes.Add("the collector's ENA counters were read only once (its output was cut)");
+            }
+
+            return null;
+        }
+
+        return EnaStatistics.Compare(ParseEnaReading(before, platform, environment), ParseEnaReading(after, platform, environment));
+    }
+
+    private static EnaLinkLocalReading ParseEnaReading(CollectorSection section, CollectorSection? platform, IReadOnlyDictionary<string, string> environment)
+    {
+        DateTimeOffset time = DateTimeOffset.UtcNow;
+        if (long.TryParse(section.Get("time"), NumberStyles.None, CultureInfo.InvariantCulture, out long ns) && ns > 0)
+        {
+            time = DateTimeOffset.FromUnixTimeMilliseconds(ns / 1_000_000);
+        }
+
+        bool ethtool = section.Get("noethtool") is null;
+        var found = new List<DiscoveredInterface>();
+        foreach (string line in section.All("if").Take(256))
+        {
+            string[] f = line.Split(' ');
+            if (f.Length < 8 || f[0].Length == 0 || f[0].Length > 32)
+            {
+                continue;
+            }
+
+            string? Opt(string v) => v == "-" ? null : CollectorOutput.Clean(v, 64);
+            int index = int.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out int i) ? i : 0;
+            var entry = new NetworkInterfaceEntry(CollectorOutput.Clean(f[0], 32), index, Opt(f[2]), f[3] == "1", Opt(f[4]), Opt(f[5]), Opt(f[6]));
+            EthtoolDriverInfo? info = Opt(f[7]) is { } drv ? new EthtoolDriverInfo(drv, string.Empty, string.Empty, string.Empty, string.Empty) : null;
+            found.Add(new DiscoveredInterface(entry, info));
+        }
+
+        found = found.OrderBy(e => e.Entry.Index == 0 ? int.MaxValue : e.Entry.Index).ThenBy(e => e.Name, StringComparer.Ordinal).ToList();
+        var ena = found.Where(x => x.IsEna).ToList();
+        if (ena.Count == 0)
+        {
+            string? container = ContainerOf(platform, environment);
+            var context = NetworkNamespaceContext.Create(platform?.Get("netns") is { Length: > 0 } a ? CollectorOutput.Clean(a, 64) : null,
+                platform?.Get("initnetns") is { Length: > 0 } b ? CollectorOutput.Clean(b, 64) : null, container,
+                found.Where(x => x.Entry.IsVirtual).Select(x => x.Name).ToList(), found.Count);
+            return new EnaLinkLocalReading(time, Array.Empty<EnaLinkLocalCounter>(), Array.Empty<EthtoolSnapshot>(), EnaDiscovery.NoEnaInterfaceMessage(found, context));
+        }
+
+        var counters = new List<EnaLinkLocalCounter>();
+        var snapshots = new List<EthtoolSnapshot>();
+        foreach (var target in ena)
+        {
+            if (!ethtool)
+            {
+                counters.Add(new EnaLinkLocalCounter(target.Name, target.Driver, target.DriverInfo?.Version, EnaCounterSupport.NotReported, null,
+                    "ethtool is not installed on the target, so the collector could not read the ENA counters"));
+                continue;
+            }
+
+            string stats = string.Join("\n", section.All("stat." + target.Name).Take(64));
+            string infoText = string.Join("\n", section.All("info." + target.Name).Take(16));
+            EthtoolSnapshot snapshot = EthtoolText.ParseSnapshot(target.Name, stats, infoText.Length > 0 ? infoText : null, time);
+            snapshots.Add(snapshot);
+            EnaInterfaceStatistics interpreted = EnaInterpreter.Interpret(snapshot);
+            ulong? value = interpreted.LinkLocalAllowanceExceeded;
+            counters.Add(new EnaLinkLocalCounter(target.Name, snapshot.Driver, snapshot.DriverInfo?.Version, interpreted.Support, value, value is null ? interpreted.Assessment : null));
+        }
+
+        string? note = counters.Any(c => c.Supported) ? null : string.Join(" ", counters.Select(c => $"{c.Interface}: {c.Problem}"));
+        return new EnaLinkLocalReading(time, counters, snapshots, note);
+    }
+
+    private static string? ContainerOf(CollectorSection? platform, IReadOnlyDictionary<string, string> environment)
+    {
+        var markers = platform?.All("marker").ToList() ?? new List<string>();
+        if (markers.Contains(".dockerenv"))
+        {
+            return "docker";
+        }
+
+        if (markers.Contains("run/.containerenv"))
+        {
+            return "podman";
+        }
+
+        if (environment.TryGetValue("KUBERNETES_SERVICE_HOST", out string? k) && k.Length > 0)
+        {
+            return "kubernetes";
+        }
+
+        if (environment.TryGetValue("container", out string? c) && c.Length > 0)
+        {
+            return CollectorOutput.Clean(c, 32);
+        }
+
+        return platform?.Get("cgroup1") switch
+        {
+            "kubepods" => "kubernetes",
+            "docker" or "containerd" or "libpod" or "lxc" => platform.Get("cgroup1"),
+            _ => null,
+        };
+    }
+
+    private static readonly string[] s_dumpCommands =
+    {
+        "iptables-nft-save -c", "ip6tables-nft-save -c", "iptables-legacy-save -c", "ip6tables-legacy-save -c", "iptables-save -c", "ip6tables-save -c",
+        "nft -j list ruleset", "ip -j route get 169.254.169.254", "ip -j -6 route get fd00:ec2::254", "ip -j -d addr show",
+    };
+
+    private static (FirewallReport? Report, string? Unavailable) ParseFirewall(CollectorOutput o, CollectorSection fw, uint uid, List<string> notes)
+    {
+        var runner = new ReplayCommandRunner(fw.All("tool").Select(t => t.Trim()).Where(t => t.Length is > 0 and < 40));
+        foreach (var kv in fw.Fields.Where(f => f.Key.StartsWith("file./proc/", StringComparison.Ordinal)))
+        {
+            string text = kv.Value.Trim();
+            string path = kv.Key.Substring(5);
+            runner.AddFile(path, path.EndsWith("_names", StringComparison.Ordinal) ? string.Join("\n", text.Split(' ', StringSplitOptions.RemoveEmptyEntries)) + (text.Length > 0 ? "\n" : string.Empty) : text + "\n");
+        }
+
+        foreach (var kv in fw.Fields.Where(f => f.Key.StartsWith("version.", StringComparison.Ordinal)))
+        {
+            runner.Add(kv.Key.Substring(8), new[] { "--version" }, new CommandResult(0, kv.Value + "\n", string.Empty));
+        }
+
+        var warnings = new List<string>();
+        foreach (string command in s_dumpCommands)
+        {
+            CollectorSection? dump = o.Dump(command);
+            if (dump is null)
+            {
+                continue;
+            }
+
+            string[] parts = command.Split(' ');
+            int exit = int.TryParse(dump.Get("exit"), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int e) ? e : 1;
+            string stderr = string.Join("\n", dump.All("stderr"));
+            string stdout = dump.PayloadText;
+            bool partial = dump.Omitted || dump.Truncated || !dump.Closed;
+            if (parts[0] == "nft" && stdout.Length > 0 && !stdout.TrimStart().StartsWith("{\"nftables\"", StringComparison.Ordinal))
+            {
+                partial = true;
+            }
+
+            if (parts[0] == "nft" && partial)
+            {
+                // A cut JSON document cannot be read: leave the native nft tables out, and say so.
+                stdout = "{\"nftables\": []}";
+                warnings.Add("the remote nft ruleset was too large for the collector's output or was cut: native nft tables were not evaluated");
+            }
+            else if (parts[0] != "ip" && partial)
+            {
+                stdout = CloseIptablesDump(stdout);
+                warnings.Add($"the remote {command} dump was cut for the collector's output budget: rules after the cut were not evaluated");
+            }
+            else if (dump.Reduced)
+            {
+                warnings.Add($"the remote {command} dump was reduced to the rules that can touch IMDS traffic (addresses, owners, rejects, drops, jumps, policies) to fit the collector's output budget");
+            }
+
+            if (parts[0] == "ip" && partial)
+            {
+                continue;
+            }
+
+            runner.Add(parts[0], parts.Skip(1).ToArray(), new CommandResult(exit, stdout, stderr));
+        }
+
+        var users = new PasswdUserDatabase(o.Dump("passwd")?.PayloadText, o.Dump("group")?.PayloadText);
+        try
+        {
+            var inspector = new FirewallInspector(new FirewallInspectorOptions
+            {
+                Runner = runner,
+                Users = users,
+                StandardPersistedFiles = false,
+                CurrentUsers = new[] { uid },
+            });
+            FirewallReport report = inspector.Inspect(new FirewallQuery { IncludeForward = true }, CancellationToken.None);
+            if (warnings.Count > 0)
+            {
+                notes.AddRange(warnings);
+                report = new FirewallReport(report.Rules, report.Subjects, report.Warnings.Concat(warnings).ToList(), report.Sources);
+            }
+
+            return (report, null);
+        }
+        catch (FirewallAccessDeniedException)
+        {
+            return (null, NeedsRoot);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            return (null, "the firewall could not be read: " + CollectorOutput.Clean(ex.Message));
+        }
+    }
+
+    /// <summary>A dump cut at a line: each open table gets its COMMIT so the rules before the cut are read.</summary>
+    internal static string CloseIptablesDump(string text)
+    {
+        var sb = new StringBuilder();
+        bool open = false;
+        foreach (string line in text.Split('\n'))
+        {
+            if (line.StartsWith('*'))
+            {
+                if (open)
+                {
+                    sb.Append("COMMIT\n");
+                }
+
+                open = true;
+            }
+            else if (line == "COMMIT")
+            {
+                open = false;
+            }
+
+            if (line.Length > 0)
+            {
+                sb.Append(line).Append('\n');
+            }
+        }
+
+        if (open)
+        {
+            sb.Append("COMMIT\n");
+        }
+
+        return sb.ToString();
+    }
+
+    private static IReadOnlyList<ImdsProxySetting> ParseProxies(CollectorOutput o, Dictionary<string, string> environment, uint uid, CollectorSection? meta, List<string> notes)
+    {
+        string root = Path.Combine(Path.GetTempPath(), "imds-collector-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(root);
+        try
+        {
+            foreach (CollectorSection file in o.Files)
+            {
+                string? relative = SafeRelativePath(file.Name);
+                if (relative is null)
+                {
+                    continue;
+                }
+
+                if (file.Omitted || file.Truncated || !file.Closed)
+                {
+                    notes.Add($"the collector's {CollectorOutput.Describe(file)} was cut or left out: proxy settings in it may be missing");
+                }
+
+                string disk = Path.Combine(root, relative);
+                Directory.CreateDirectory(Path.GetDirectoryName(disk)!);
+                File.WriteAllText(disk, Rebuild(file.Payload), new UTF8Encoding(false));
+            }
+
+            string procRoot = Path.Combine(root, "proc-of-target");
+            Directory.CreateDirectory(procRoot);
+            CollectorSection? processes = o.Section("processes");
+            bool readProcesses = uid == 0 && processes is not null && processes.Get("skipped") is null && !processes.Omitted;
+            if (uid == 0 && (processes is null || processes.Omitted))
+            {
+                notes.Add("the collector's list of running processes with a proxy is missing (its output was cut)");
+            }
+
+            if (readProcesses)
+            {
+                WriteProcesses(processes!, procRoot);
+            }
+
+            string home = meta?.Get("home") is { Length: > 0 } h && h.StartsWith('/') ? CollectorOutput.Clean(h, 200) : "/root";
+            string? user = meta?.Get("user") is { Length: > 0 } un ? CollectorOutput.Clean(un, 64) : null;
+            ProxyInspection inspection = ProxyInspector.Inspect(new ProxyScanOptions
+            {
+                RootPath = root,
+                HomeDirectory = home,
+                UserName = user ?? (uid == 0 ? "root" : "uid " + uid.ToString(CultureInfo.InvariantCulture)),
+                ProcessEnvironment = environment,
+                IncludeRunningProcesses = readProcesses,
+                ProcPath = procRoot,
+            });
+            return inspection.Settings.Select(s => Relocate(s, root, procRoot)).ToList();
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(root, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    /// <summary>An absolute target path as a relative one under the temporary root, or null when it is not a plain path.</summary>
+    private static string? SafeRelativePath(string path)
+    {
+        if (!path.StartsWith('/') || path.Length > 300)
+        {
+            return null;
+        }
+
+        string[] parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0 || parts.Any(p => p is "." or ".." || p.Any(c => char.IsControl(c) || c == '\\')))
+        {
+            return null;
+        }
+
+        if (parts[0] is "proc" or "proc-of-target")
+        {
+            return null;
+        }
+
+        return Path.Combine(parts);
+    }
+
+    /// <summary>"N:text" lines back on their line numbers (the lines in between, not collected, left empty).</summary>
+    private static string Rebuild(IReadOnlyList<string> numbered)
+    {
+        var lines = new SortedDictionary<int, string>();
+        foreach (string l in numbered)
+        {
+            int colon = l.IndexOf(':', StringComparison.Ordinal);
+            if (colon > 0 && int.TryParse(l.AsSpan(0, colon), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n is > 0 and <= 100_000)
+            {
+                lines[n] = l.Substring(colon + 1);
+            }
+        }
+
+        var sb = new StringBuilder();
+        int current = 1;
+        foreach (var (n, text) in lines)
+        {
+            while (current < n)
+            {
+                sb.Append('\n');
+                current++;
+            }
+
+            sb.Append(text).Append('\n');
+            current++;
+        }
+
+        return sb.ToString();
+    }
+
+    private static void WriteProcesses(CollectorSection processes, string procRoot)
+    {
+        foreach (string p in processes.All("pid").Take(64))
+        {
+            int space = p.IndexOf(' ', StringComparison.Ordinal);
+            string pidText = space < 0 ? p : p.Substring(0, space);
+            if (!int.TryParse(pidText, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) || pid <= 0)
+            {
+                continue;
+            }
+
+            string rest = space < 0 ? "- ?" : p.Substring(space + 1);
+            int s2 = rest.IndexOf(' ', StringComparison.Ordinal);
+            string unit = s2 < 0 ? rest : rest.Substring(0, s2);
+            string comm = s2 < 0 ? "?" : rest.Substring(s2 + 1);
+            string dir = Path.Combine(procRoot, pid.ToString(CultureInfo.InvariantCulture));
+            Directory.CreateDirectory(dir);
+            File.WriteAllText(Path.Combine(dir, "comm"), CollectorOutput.Clean(comm, 64) + "\n");
+            if (unit != "-" && unit.EndsWith(".service", StringComparison.Ordinal))
+            {
+                File.WriteAllText(Path.Combine(dir, "cgroup"), "0::/system.slice/" + CollectorOutput.Clean(unit, 120) + "\n");
+            }
+
+            string prefix = "env." + pidText + ".";
+            var sb = new StringBuilder();
+            foreach (var kv in processes.Fields.Where(f => f.Key.StartsWith(prefix, StringComparison.Ordinal)))
+            {
+                string variable = kv.Key.Substring(prefix.Length);
+                if (VariableName().IsMatch(variable) && ProxyEnvironmentEvaluator.IsProxyRelated(variable))
+                {
+                    string value = ProxyEnvironmentEvaluator.IsProxyVariable(variable) ? ProxyUrlMasker.MaskPassword(kv.Value) ?? string.Empty : kv.Value;
+                    sb.Append(variable).Append('=').Append(value).Append('\0');
+                }
+            }
+
+            File.WriteAllText(Path.Combine(dir, "environ"), sb.ToString());
+        }
+    }
+
+    /// <summary>The same setting with the target's paths instead of the temporary tree's, and no scan options (it cannot be repaired from here).</summary>
+    private static ImdsProxySetting Relocate(ImdsProxySetting s, string root, string procRoot)
+    {
+        string? file = s.File;
+        if (file is not null && file.StartsWith(root, StringComparison.Ordinal))
+        {
+            file = file.StartsWith(procRoot, StringComparison.Ordinal)
+                ? "/proc" + file.Substring(procRoot.Length)
+                : "/" + file.Substring(root.Length).TrimStart('/');
+        }
+
+        return new ImdsProxySetting(s.Source, s.Scope, s.Context, file, s.Line, s.Variable, s.Value, s.Effective, s.NoProxy, s.ImdsExempt, s.UsedBy,
+            s.RestartRequired, "/", s.ProcessId);
+    }
+}

@@ -1,0 +1,243 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using ImdsTroubleshoot.Engine;
+using ImdsTroubleshoot.Engine.Client;
+using ImdsTroubleshoot.Engine.Diagnosis;
+using ImdsTroubleshoot.Engine.Firewall;
+using ImdsTroubleshoot.Engine.Remote;
+using ImdsTroubleshoot.Tests.Support;
+using Xunit;
+
+namespace ImdsTroubleshoot.Tests.Remote;
+
+/// <summary>Collector.Build's validation and quoting, the script's syntax, and the parser on real and hostile output.</summary>
+public sealed class CollectorTests
+{
+    private static string Fixture(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "Remote", name));
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.049)]
+    [InlineData(120.01)]
+    [InlineData(double.NaN)]
+    [InlineData(-1)]
+    public void Build_rejects_a_timeout_out_of_range(double timeout)
+    {
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => Collector.Build(new CollectorParameters { TimeoutSec = timeout }));
+        Assert.Contains("TimeoutSec must be between 0.05 and 120 seconds", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(999)]
+    [InlineData(23_501)]
+    [InlineData(0)]
+    public void Build_rejects_a_budget_out_of_range(int budget)
+    {
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => Collector.Build(new CollectorParameters { OutputBudget = budget }));
+        Assert.Contains("OutputBudget must be between 1,000 and 23,500", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("http://169.254.169.254/;reboot")]
+    [InlineData("http://169.254.169.254/$(reboot)")]
+    [InlineData("http://169.254.169.254/`reboot`")]
+    [InlineData("http://169.254.169.254/'; reboot; '")]
+    [InlineData("http://user:secret@169.254.169.254/")]
+    [InlineData("http://user@169.254.169.254/")]
+    [InlineData("file:///etc/shadow")]
+    [InlineData("ftp://169.254.169.254/")]
+    [InlineData("http://169.254.169.254/?a=b")]
+    [InlineData("http://169.254.169.254/#x")]
+    [InlineData("http://exa_mple.com/")]
+    [InlineData("http://[fe80::1%25eth0]/")]
+    [InlineData("http://169.254.169.254/a%20b")]
+    [InlineData("http://169.254.169.254/a\"b")]
+    [InlineData("http://-bad-.example/")]
+    public void Build_rejects_hostile_or_unusable_endpoints(string text)
+    {
+        // Either .NET refuses the text as a URI, or Build does, with a plain message.
+        if (!Uri.TryCreate(text, UriKind.Absolute, out Uri? uri))
+        {
+            Assert.Throws<UriFormatException>(() => new Uri(text, UriKind.Absolute));
+            return;
+        }
+
+        var ex = Assert.ThrowsAny<ArgumentException>(() => Collector.Build(new CollectorParameters { Endpoint = uri }));
+        Assert.DoesNotContain("   at ", ex.Message, StringComparison.Ordinal);
+        Assert.StartsWith("The endpoint", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("http://169.254.169.254", "http://169.254.169.254/")]
+    [InlineData("http://127.0.0.1:8080/imds", "http://127.0.0.1:8080/imds/")]
+    [InlineData("http://[fd00:ec2::254]/", "http://[fd00:ec2::254]/")]
+    [InlineData("http://imds.internal.example:1234/", "http://imds.internal.example:1234/")]
+    public void Build_accepts_ip_and_dns_endpoints_and_single_quotes_them(string text, string expected)
+    {
+        string script = Collector.Build(new CollectorParameters { Endpoint = new Uri(text), TimeoutSec = 0.25, IPv6 = true, OutputBudget = 5000 });
+        Assert.Contains("\nIMDSC_ENDPOINT='" + expected + "'\n", script, StringComparison.Ordinal);
+        Assert.Contains("\nIMDSC_TIMEOUT='0.25'\n", script, StringComparison.Ordinal);
+        Assert.Contains("\nIMDSC_IPV6='1'\n", script, StringComparison.Ordinal);
+        Assert.Contains("\nIMDSC_BUDGET='5000'\n", script, StringComparison.Ordinal);
+        Assert.EndsWith("imdsc_main </dev/null\n", script, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Quote_closes_and_reopens_around_a_single_quote()
+    {
+        Assert.Equal("'a'\\''b'", Collector.Quote("a'b"));
+    }
+
+    [Theory]
+    [InlineData("sh")]
+    [InlineData("dash")]
+    public void The_script_parses_with_sh_and_dash(string shell)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"imds-collector-{Guid.NewGuid():N}.sh");
+        File.WriteAllText(path, Collector.Build(new CollectorParameters { Endpoint = new Uri("http://127.0.0.1:9/"), IPv6 = true }));
+        try
+        {
+            var r = ProcessRunner.Run(shell, new[] { "-n", path }, TimeSpan.FromSeconds(30));
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Equal(string.Empty, r.Stderr.Trim());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void The_script_uses_no_bashisms()
+    {
+        string script = Collector.Build(new CollectorParameters());
+        var code = script.Split('\n').Where(l => !l.TrimStart().StartsWith('#')).ToList();
+        foreach (string bashism in new[] { @"(^|[\s;])\[\[ ", @"^\s*function\s+\w+\s*(\(\s*\))?\s*\{", @"(^|\s)local\s", "<<<", @"(^|[\s=(])\$'", "/dev/tcp", @"(^|\s)declare\s", @"\$\{!", "&>", "pipefail", @"\$\{[A-Za-z_]+:[0-9]" })
+        {
+            Assert.DoesNotContain(code, l => System.Text.RegularExpressions.Regex.IsMatch(l, bashism));
+        }
+
+        Assert.DoesNotContain(code, l => l.Contains("security-credentials", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_real_output_parses_into_the_same_objects_a_local_run_builds()
+    {
+        DiagnosisInput input = CollectorOutputParser.Parse(Fixture("uid-rule-root.out"), "i-target");
+        Assert.Equal("i-target", input.Target);
+        Assert.Empty(input.CollectionNotes);
+        Assert.Equal(0u, input.Uid);
+        Assert.Equal(new Uri("http://169.254.169.254/"), input.Endpoint);
+        Assert.Equal("default", input.EndpointSource);
+        var probe = Assert.IsType<Engine.Probe.ProbeObservation>(input.Probe);
+        Assert.True(probe.Connected);
+        Assert.Equal(200, probe.Put!.StatusCode);
+        Assert.Equal(41, probe.Put.Body.Length);
+        Assert.DoesNotContain("SECRET", probe.Put.Body, StringComparison.Ordinal);
+        Assert.Equal("21600", probe.Put.Header(ImdsDefaults.TokenTtlHeader));
+        Assert.Equal(200, probe.GetV2!.StatusCode);
+        Assert.Equal(401, probe.GetV1!.StatusCode);
+        Assert.Equal("i-0123456789abcdef0", input.InstanceId);
+        Assert.Equal("eu-west-1", input.Region);
+        var v6 = Assert.IsType<Engine.Probe.ProbeObservation>(input.ProbeIpv6);
+        Assert.Equal(ImdsTransportOutcome.ConnectionRefused, v6.Connect.Outcome);
+        Assert.Equal("http://bob:****@proxy:3128", input.Environment["http_proxy"]);
+        var firewall = Assert.IsType<FirewallReport>(input.Firewall);
+        Assert.Contains(firewall.Rules, r => r.Blocks && r.Rule.Contains("--uid-owner 1000-10000", StringComparison.Ordinal));
+        Assert.Contains(firewall.Subjects, s => s.Uid == 1000 && s.Access == FirewallAccess.Blocked);
+        Assert.NotNull(input.ProxySettings);
+        Assert.NotNull(input.Ena);
+        Assert.False(input.Ena!.Available);
+
+        var findings = DiagnosisEngine.Analyze(input);
+        Assert.Equal(("Warn", "FirewallBlocksImdsForOthers"), (findings.Single(f => f.Check == DiagnosisCheck.Firewall).Status.ToString(), findings.Single(f => f.Check == DiagnosisCheck.Firewall).Outcome));
+        Assert.Equal(FindingStatus.Pass, findings.Single(f => f.Check == DiagnosisCheck.Token).Status);
+        // NO_PROXY=169.254.169.254 exempts the IPv4 endpoint only.
+        Assert.Equal("ProxyCatchesImdsIpv6", findings.Single(f => f.Check == DiagnosisCheck.Proxy).Outcome);
+    }
+
+    [Fact]
+    public void Parse_never_throws_for_nothing_garbage_or_another_version()
+    {
+        foreach (string? text in new[] { null, string.Empty, "\n\n", "hello world", "IMDSCOLLECT/2 budget=1\n@section meta\nuid=0\n@end\nIMDSCOLLECT/2 end\n", "@end\n@end\n|||\n=\n==\n@section\n" })
+        {
+            DiagnosisInput input = CollectorOutputParser.Parse(text!, "t");
+            Assert.NotEmpty(input.CollectionNotes);
+            Assert.Null(input.Probe);
+            var findings = DiagnosisEngine.Analyze(input);
+            Assert.Contains(findings, f => f.Check == DiagnosisCheck.Collection && f.Status == FindingStatus.Warn);
+        }
+
+        Assert.Contains(CollectorOutputParser.Parse("IMDSCOLLECT/7 x\n", "t").CollectionNotes, n => n.Contains("format 7", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Parse_survives_random_bytes_and_10_MB()
+    {
+        var random = new Random(1234);
+        for (int i = 0; i < 50; i++)
+        {
+            byte[] bytes = new byte[random.Next(1, 5000)];
+            random.NextBytes(bytes);
+            string text = (i % 2 == 0 ? "IMDSCOLLECT/1 budget=23500\n" : string.Empty) + Encoding.Latin1.GetString(bytes);
+            DiagnosisInput input = CollectorOutputParser.Parse(text, "t");
+            Assert.NotEmpty(input.CollectionNotes);
+            _ = DiagnosisEngine.Analyze(input);
+        }
+
+        string huge = Fixture("uid-rule-root.out") + new string('x', 10 * 1024 * 1024);
+        var big = CollectorOutputParser.Parse(huge, "t");
+        Assert.Contains(big.CollectionNotes, n => n.Contains("only the first", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Parse_of_output_cut_at_any_line_never_throws_and_says_it_was_truncated()
+    {
+        string full = Fixture("uid-rule-root.out");
+        var cuts = new List<int>();
+        for (int i = full.IndexOf('\n'); i >= 0 && i < full.Length - 1; i = full.IndexOf('\n', i + 1))
+        {
+            cuts.Add(i + 1);
+        }
+
+        Assert.True(cuts.Count > 100);
+        foreach (int cut in cuts)
+        {
+            DiagnosisInput input = CollectorOutputParser.Parse(full.Substring(0, cut), "t");
+            Assert.Contains(input.CollectionNotes, n => n.Contains("truncated", StringComparison.Ordinal));
+            var findings = DiagnosisEngine.Analyze(input);
+            Assert.Contains(findings, f => f.Check == DiagnosisCheck.Collection);
+        }
+
+        // Cut in the middle of lines too (every 7th character).
+        for (int cut = 1; cut < full.Length; cut += 7)
+        {
+            DiagnosisInput input = CollectorOutputParser.Parse(full.Substring(0, cut), "t");
+            Assert.NotEmpty(input.CollectionNotes);
+            _ = DiagnosisEngine.Analyze(input);
+        }
+    }
+
+    [Fact]
+    public void Parse_of_output_missing_any_one_section_notes_it()
+    {
+        string full = Fixture("uid-rule-root.out");
+        string[] lines = full.Split('\n');
+        var starts = Enumerable.Range(0, lines.Length).Where(i => lines[i].StartsWith("@section ", StringComparison.Ordinal) || lines[i].StartsWith("@dump ", StringComparison.Ordinal)).ToList();
+        foreach (int start in starts)
+        {
+            int end = Array.FindIndex(lines, start, l => l == "@end");
+            var kept = lines.Take(start).Concat(lines.Skip(end + 1));
+            DiagnosisInput input = CollectorOutputParser.Parse(string.Join('\n', kept), "t");
+            _ = DiagnosisEngine.Analyze(input);
+            string name = lines[start];
+            if (name is "@section meta" or "@section env" or "@section platform" or "@section endpoint" or "@section probe" or "@section firewall")
+            {
+                Assert.True(input.CollectionNotes.Count > 0 || input.FirewallUnavailable is not null, name);
+            }
+        }
+    }
+}
