@@ -226,6 +226,32 @@ public sealed class SshDiagnosisLabTests
     }
 
     [LabFact]
+    public void With_Sudo_the_collector_goes_through_sudo_n_sh_s_on_its_stdin_and_the_findings_are_roots()
+    {
+        // This machine has no sudo and the test must not change the host's sudoers: a stand-in sudo on the session's
+        // PATH records its arguments and runs the rest (the login is root already, so it changes no uid).
+        string bin = Directory.CreateTempSubdirectory("imds-sudo-").FullName;
+        try
+        {
+            File.SetUnixFileMode(bin, (UnixFileMode)0b111_101_101);
+            string log = Path.Combine(bin, "sudo.log");
+            File.WriteAllText(Path.Combine(bin, "sudo"), $"#!/bin/sh\necho \"$*\" >> '{log}'\n[ \"$1\" = -n ] || exit 1\nshift\nexec \"$@\"\n");
+            File.SetUnixFileMode(Path.Combine(bin, "sudo"), (UnixFileMode)0b111_101_101);
+            using var lab = new Lab(new EmulatorSettings { HttpPutResponseHopLimit = 2 }, new Dictionary<string, string> { ["PATH"] = bin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" });
+            NetworkLab.Exec(lab.Net.InstanceNs, "iptables", "-A", "OUTPUT", "-p", "tcp", "-d", "169.254.169.254", "-j", "REJECT");
+            using var ps = new PsSession();
+            var remote = Findings(Remote(ps, lab, lab.Link.InstanceIPv4, extra: "-Sudo"));
+            Assert.Equal("-n sh -s", File.ReadAllText(log).Trim());
+            Assert.Equal(("Fail", "FirewallBlocksImds"), (Of(remote, "Firewall").Status, Of(remote, "Firewall").Outcome));
+            Assert.Equal(("Fail", "ConnectionRefused"), (Of(remote, "Endpoint").Status, Of(remote, "Endpoint").Outcome));
+        }
+        finally
+        {
+            Directory.Delete(bin, recursive: true);
+        }
+    }
+
+    [LabFact]
     public void Piped_hosts_with_their_own_ports_give_findings_per_host_and_an_error_record_for_the_refused_one()
     {
         using var lab = new Lab(new EmulatorSettings { HttpPutResponseHopLimit = 2 });
