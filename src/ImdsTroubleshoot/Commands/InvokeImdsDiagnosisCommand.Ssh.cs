@@ -89,7 +89,14 @@ public sealed partial class InvokeImdsDiagnosisCommand
         {
             try
             {
-                _sshTargets.Add(SshTarget.Create(host, UserName, port, keyPath));
+                var target = SshTarget.Create(host, UserName, port, keyPath);
+                if (_sshTargets.Exists(t => t.HostName == target.HostName && t.UserName == target.UserName && t.Port == target.Port && t.KeyFilePath == target.KeyFilePath))
+                {
+                    WriteVerbose($"{target.Display} is given more than once; it is diagnosed once.");
+                    continue;
+                }
+
+                _sshTargets.Add(target);
             }
             catch (SshArgumentException ex)
             {

@@ -40,14 +40,14 @@ public sealed class SshDiagnosisLabTests
 
     private sealed class Lab : IDisposable
     {
-        public Lab(EmulatorSettings settings, IReadOnlyDictionary<string, string>? sessionEnv = null)
+        public Lab(EmulatorSettings settings, IReadOnlyDictionary<string, string>? sessionEnv = null, IEnumerable<string>? extraConfig = null)
         {
             Net = NetworkLab.Create();
             try
             {
                 Net.StartEmulator(settings);
                 Link = Net.ConnectHost();
-                Server = SshLabServer.Start(Net.InstanceNs, new[] { Link.InstanceIPv4, Link.InstanceIPv6 }, Port, sessionEnv);
+                Server = SshLabServer.Start(Net.InstanceNs, new[] { Link.InstanceIPv4, Link.InstanceIPv6 }, Port, sessionEnv, extraConfig);
             }
             catch
             {
@@ -93,39 +93,62 @@ public sealed class SshDiagnosisLabTests
     private static string Normalize(string? text) => text is null ? "<null>" : Regex.Replace(
         Regex.Replace(Regex.Replace(text, @"\d+ ms", "N ms"), @":\d{4,5}\b", ":PORT"), @"in \d+(\.\d+)? s\b", "in N s");
 
+    /// <summary>The collector run straight in the namespace (CollectorRun: sh -s, clean environment), parsed for <paramref name="host"/>: what SSH must deliver unchanged.</summary>
+    private static List<Finding> Direct(string ns, string host, uint uid, IReadOnlyDictionary<string, string>? env)
+    {
+        var r = CollectorRun.Run(ns, Collector.Build(new CollectorParameters { TimeoutSec = 1 }), uid, env, TimeSpan.FromSeconds(120));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return DiagnosisEngine.Analyze(CollectorOutputParser.Parse(r.Stdout, host)).Select(From).ToList();
+    }
+
     /// <summary>
-    /// Every check the same in Status, Outcome, Detail, Cause, Fix, ShellFix, InstanceId and Evidence; checks in
-    /// <paramref name="lenient"/> only in Status (the Proxy check as root also reads every process's environment on this
-    /// machine, which other tests change while these run; MetadataOptions is not asked of the EC2 API by either).
+    /// The remote findings against two references. Against the local diagnosis (the CLI in the namespace): every check
+    /// the same in Status, Outcome, Detail, Cause, Fix, ShellFix and InstanceId. Against the collector run straight in
+    /// the namespace: the same in all of that and the Evidence too, so SSH adds and loses nothing. (Evidence differs
+    /// from the local run's in wording the collector owns, such as the socket addresses' form; those differences are
+    /// written to the test output.) Not compared: MetadataOptions (neither asks the EC2 API; reasons differ in words),
+    /// and, unless <paramref name="proxyScenario"/>, the Proxy check, which as root also reads every process's
+    /// environment on this machine, changed by other tests while these run; in the proxy scenario only those
+    /// /proc/PID/environ evidence lines are left out.
     /// </summary>
-    private List<Finding> AssertSameAsLocal(List<Finding> local, List<Finding> remote, string host, params string[] lenient)
+    private List<Finding> AssertSameAsLocal(List<Finding> local, List<Finding> direct, List<Finding> remote, string host, bool proxyScenario = false)
     {
         var differences = new List<string>();
         Assert.All(remote, f => Assert.Equal(host, f.Target));
         Assert.Equal(local.Select(f => f.Check), remote.Select(f => f.Check));
-        foreach (var (l, r) in local.Zip(remote))
+        Assert.Equal(direct.Select(f => f.Check), remote.Select(f => f.Check));
+        foreach (var ((l, d), r) in local.Zip(direct).Zip(remote))
         {
-            void Same(string what, string? a, string? b)
-            {
-                if (Normalize(a) != Normalize(b))
-                {
-                    differences.Add($"{l.Check}.{what}:\n   local:  {a}\n   remote: {b}");
-                }
-            }
-
-            Same("Status", l.Status, r.Status);
-            if (l.Check == "MetadataOptions" || lenient.Contains(l.Check))
+            if (l.Check == "MetadataOptions" || (l.Check == "Proxy" && !proxyScenario))
             {
                 continue;
             }
 
-            Same("Outcome", l.Outcome, r.Outcome);
-            Same("Detail", l.Detail, r.Detail);
-            Same("Cause", l.Cause, r.Cause);
-            Same("Fix", l.Fix, r.Fix);
-            Same("ShellFix", l.ShellFix, r.ShellFix);
-            Same("InstanceId", l.InstanceId, r.InstanceId);
-            Same("Evidence", string.Join(" | ", l.Evidence), string.Join(" | ", r.Evidence));
+            void Same(string reference, string what, string? a, string? b)
+            {
+                if (Normalize(a) != Normalize(b))
+                {
+                    differences.Add($"{l.Check}.{what}:\n   {reference}: {a}\n   remote: {b}");
+                }
+            }
+
+            foreach (var (name, refFinding) in new[] { ("local", l), ("direct", d) })
+            {
+                Same(name, "Status", refFinding.Status, r.Status);
+                Same(name, "Outcome", refFinding.Outcome, r.Outcome);
+                Same(name, "Detail", refFinding.Detail, r.Detail);
+                Same(name, "Cause", refFinding.Cause, r.Cause);
+                Same(name, "Fix", refFinding.Fix, r.Fix);
+                Same(name, "ShellFix", refFinding.ShellFix, r.ShellFix);
+                Same(name, "InstanceId", refFinding.InstanceId, r.InstanceId);
+            }
+
+            string Evidence(Finding f) => string.Join(" | ", f.Evidence.Where(e => !e.StartsWith("/proc/", StringComparison.Ordinal)));
+            Same("direct", "Evidence", Evidence(d), Evidence(r));
+            if (Normalize(Evidence(l)) != Normalize(Evidence(r)))
+            {
+                _output.WriteLine($"(collector wording) {l.Check}.Evidence:\n   local:  {Evidence(l)}\n   remote: {Evidence(r)}");
+            }
         }
 
         differences.ForEach(_output.WriteLine);
@@ -150,7 +173,8 @@ public sealed class SshDiagnosisLabTests
         foreach (string host in new[] { lab.Link.InstanceIPv4, lab.Link.InstanceIPv6 })
         {
             var run = Remote(ps, lab, host);
-            var remote = AssertSameAsLocal(local, Findings(run), host, "Proxy");
+            var remote = AssertSameAsLocal(local, Direct(lab.Net.InstanceNs, host, 0, null), Findings(run), host);
+            Assert.True(Of(remote, "Proxy").Status == "Pass" || Of(remote, "Proxy").Outcome == "ProxyCatchesImdsElsewhere", Of(remote, "Proxy").ToString());
             Assert.All(new[] { "Endpoint", "Token", "HopLimit", "Firewall", "Throttling" }, c => Assert.Equal("Pass", Of(remote, c).Status));
             Assert.Equal("TokensRequired", Of(remote, "ImdsV1").Outcome);
             Assert.Equal("i-0123456789abcdef0", Of(remote, "Token").InstanceId);
@@ -167,7 +191,7 @@ public sealed class SshDiagnosisLabTests
         NetworkLab.Exec(lab.Net.InstanceNs, "iptables", "-A", "OUTPUT", "-p", "tcp", "-d", "169.254.169.254", "-j", "REJECT");
         var local = Local(lab.Net.InstanceNs, null, null);
         using var ps = new PsSession();
-        var remote = AssertSameAsLocal(local, Findings(Remote(ps, lab, lab.Link.InstanceIPv4)), lab.Link.InstanceIPv4, "Proxy");
+        var remote = AssertSameAsLocal(local, Direct(lab.Net.InstanceNs, lab.Link.InstanceIPv4, 0, null), Findings(Remote(ps, lab, lab.Link.InstanceIPv4)), lab.Link.InstanceIPv4);
         Assert.Equal(("Fail", "ConnectionRefused"), (Of(remote, "Endpoint").Status, Of(remote, "Endpoint").Outcome));
         Assert.Equal(("Fail", "FirewallBlocksImds"), (Of(remote, "Firewall").Status, Of(remote, "Firewall").Outcome));
         Assert.StartsWith("iptables-nft -t filter -D OUTPUT -d 169.254.169.254/32 -p tcp -j REJECT", Of(remote, "Firewall").ShellFix, StringComparison.Ordinal);
@@ -180,23 +204,51 @@ public sealed class SshDiagnosisLabTests
         using var lab = new Lab(new EmulatorSettings { HttpPutResponseHopLimit = 2 }, env);
         var local = Local(lab.Net.InstanceNs, null, env);
         using var ps = new PsSession();
-        var remote = AssertSameAsLocal(local, Findings(Remote(ps, lab, lab.Link.InstanceIPv4)), lab.Link.InstanceIPv4);
+        var remote = AssertSameAsLocal(local, Direct(lab.Net.InstanceNs, lab.Link.InstanceIPv4, 0, env), Findings(Remote(ps, lab, lab.Link.InstanceIPv4)), lab.Link.InstanceIPv4, proxyScenario: true);
         Assert.Equal(("Fail", "ProxyCatchesImds"), (Of(remote, "Proxy").Status, Of(remote, "Proxy").Outcome));
         Assert.Contains("Repair-ImdsProxy", Of(remote, "Proxy").Fix, StringComparison.Ordinal);
         Assert.Equal("Pass", Of(remote, "Token").Status);
     }
 
     [LabFact]
-    public void Logged_in_as_uid_1000_the_articles_rule_refuses_and_the_firewall_check_says_it_needs_root_as_locally()
+    public void As_uid_1000_the_articles_rule_refuses_and_the_firewall_check_says_it_needs_root_as_locally()
     {
-        using var lab = new Lab(new EmulatorSettings { HttpPutResponseHopLimit = 2 });
+        // This machine's only uid-1000 account is locked, which sshd without PAM refuses; so the login is root and
+        // sshd's ForceCommand drops the session's command (still "sh -s" reading the collector) to uid 1000.
+        using var lab = new Lab(new EmulatorSettings { HttpPutResponseHopLimit = 2 }, extraConfig: new[] { "ForceCommand /usr/bin/setpriv --reuid=1000 --regid=1000 --clear-groups /bin/sh -s" });
         NetworkLab.Exec(lab.Net.InstanceNs, "iptables", "-A", "OUTPUT", "-p", "tcp", "-d", "169.254.169.254", "-m", "owner", "--uid-owner", "1000-10000", "-j", "REJECT");
         var local = Local(lab.Net.InstanceNs, 1000, null);
         using var ps = new PsSession();
-        var remote = AssertSameAsLocal(local, Findings(Remote(ps, lab, lab.Link.InstanceIPv4, user: "cloudsdk")), lab.Link.InstanceIPv4, "Proxy");
+        var remote = AssertSameAsLocal(local, Direct(lab.Net.InstanceNs, lab.Link.InstanceIPv4, 1000, null), Findings(Remote(ps, lab, lab.Link.InstanceIPv4)), lab.Link.InstanceIPv4);
         Assert.Equal(("Fail", "ConnectionRefused"), (Of(remote, "Endpoint").Status, Of(remote, "Endpoint").Outcome));
         Assert.Equal("Skipped", Of(remote, "Firewall").Status);
         Assert.Contains("needs root", Of(remote, "Firewall").Detail, StringComparison.Ordinal);
+    }
+
+    [LabFact]
+    public void With_Sudo_the_collector_goes_through_sudo_n_sh_s_on_its_stdin_and_the_findings_are_roots()
+    {
+        // This machine has no sudo and the test must not change the host's sudoers: a stand-in sudo on the session's
+        // PATH records its arguments and runs the rest (the login is root already, so it changes no uid).
+        string bin = Directory.CreateTempSubdirectory("imds-sudo-").FullName;
+        try
+        {
+            File.SetUnixFileMode(bin, (UnixFileMode)0b111_101_101);
+            string log = Path.Combine(bin, "sudo.log");
+            File.WriteAllText(Path.Combine(bin, "sudo"), $"#!/bin/sh\necho \"$*\" >> '{log}'\n[ \"$1\" = -n ] || exit 1\nshift\nexec \"$@\"\n");
+            File.SetUnixFileMode(Path.Combine(bin, "sudo"), (UnixFileMode)0b111_101_101);
+            using var lab = new Lab(new EmulatorSettings { HttpPutResponseHopLimit = 2 }, new Dictionary<string, string> { ["PATH"] = bin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" });
+            NetworkLab.Exec(lab.Net.InstanceNs, "iptables", "-A", "OUTPUT", "-p", "tcp", "-d", "169.254.169.254", "-j", "REJECT");
+            using var ps = new PsSession();
+            var remote = Findings(Remote(ps, lab, lab.Link.InstanceIPv4, extra: "-Sudo"));
+            Assert.Equal("-n sh -s", File.ReadAllText(log).Trim());
+            Assert.Equal(("Fail", "FirewallBlocksImds"), (Of(remote, "Firewall").Status, Of(remote, "Firewall").Outcome));
+            Assert.Equal(("Fail", "ConnectionRefused"), (Of(remote, "Endpoint").Status, Of(remote, "Endpoint").Outcome));
+        }
+        finally
+        {
+            Directory.Delete(bin, recursive: true);
+        }
     }
 
     [LabFact]
@@ -251,6 +303,31 @@ public sealed class SshDiagnosisLabTests
         sw.Stop();
         Assert.Equal(("SshConnectTimeout", ErrorCategory.OperationTimeout, host), One(dropped));
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(8), sw.Elapsed.ToString());
+    }
+
+    [LabFact]
+    public void Stopping_the_pipeline_kills_ssh_at_once()
+    {
+        using var lab = new Lab(new EmulatorSettings { HttpPutResponseHopLimit = 2 });
+        NetworkLab.Exec(lab.Net.InstanceNs, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-j", "DROP");
+        using var session = new PsSession();
+        using var ps = PowerShell.Create(session.Runspace);
+        ps.AddScript($"param($h, $k, $kh) Invoke-ImdsDiagnosis -HostName $h, $h -UserName root -Port {Port} -KeyFilePath $k -KnownHostsFilePath $kh -ConnectTimeoutSec 60")
+            .AddParameters(new Hashtable { ["h"] = lab.Link.InstanceIPv4, ["k"] = lab.Server.ClientKey, ["kh"] = lab.Server.KnownHosts });
+        var pending = ps.BeginInvoke();
+        var deadline = Stopwatch.StartNew();
+        while (SshLabServer.SshClientsWith(lab.Server.KnownHosts).Count == 0 && deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            Thread.Sleep(100);
+        }
+
+        Assert.Single(SshLabServer.SshClientsWith(lab.Server.KnownHosts)); // one host: the duplicate is diagnosed once
+        var sw = Stopwatch.StartNew();
+        ps.Stop();
+        Assert.Throws<PipelineStoppedException>(() => ps.EndInvoke(pending));
+        sw.Stop();
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(8), sw.Elapsed.ToString());
+        Assert.Empty(SshLabServer.SshClientsWith(lab.Server.KnownHosts));
     }
 
     private static (string, ErrorCategory, string) One(PsResult r)

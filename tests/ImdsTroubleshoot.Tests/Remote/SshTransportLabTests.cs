@@ -80,26 +80,6 @@ public sealed class SshTransportLabTests
     private static SshHostResult Diagnose(SshTarget target, SshDiagnosisOptions options, string script) =>
         new SshDiagnosis(options, null, script).RunAsync(target, CancellationToken.None).GetAwaiter().GetResult();
 
-    /// <summary>ssh client processes still running whose command line holds <paramref name="marker"/> (a test's unique temp path).</summary>
-    private static List<int> SshProcessesWith(string marker) =>
-        Directory.GetDirectories("/proc").Select(d => Path.GetFileName(d)).Where(n => n.All(char.IsAsciiDigit)).Select(int.Parse)
-            .Where(pid =>
-            {
-                try
-                {
-                    string cmd = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
-                    return cmd.Contains(marker, StringComparison.Ordinal) && cmd.Contains("BatchMode=yes", StringComparison.Ordinal);
-                }
-                catch (IOException)
-                {
-                    return false;
-                }
-                catch (UnauthorizedAccessException)
-                {
-                    return false;
-                }
-            }).ToList();
-
     [LabFact]
     public void Key_auth_runs_the_script_from_stdin_inside_the_lab_namespace_over_IPv4_and_IPv6()
     {
@@ -240,7 +220,7 @@ public sealed class SshTransportLabTests
         Assert.Equal(SshDiagnosisOptions.DefaultOutputCapBytes, r.StandardOutput.Length);
         Assert.Equal(-1, r.ExitCode);
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), sw.Elapsed.ToString());
-        Assert.Empty(SshProcessesWith(lab.Server.KnownHosts));
+        Assert.Empty(SshLabServer.SshClientsWith(lab.Server.KnownHosts));
     }
 
     [LabFact]
@@ -252,7 +232,7 @@ public sealed class SshTransportLabTests
         sw.Stop();
         Assert.Equal(SshFailureKind.Timeout, result.Failure?.Kind);
         Assert.True(sw.Elapsed >= TimeSpan.FromSeconds(4.5) && sw.Elapsed < TimeSpan.FromSeconds(12), sw.Elapsed.ToString());
-        Assert.Empty(SshProcessesWith(lab.Server.KnownHosts));
+        Assert.Empty(SshLabServer.SshClientsWith(lab.Server.KnownHosts));
     }
 
     [LabFact]
@@ -264,6 +244,6 @@ public sealed class SshTransportLabTests
         Assert.ThrowsAny<OperationCanceledException>(() => RunScript(lab.Target(), lab.Options(), "sleep 60\n", cts.Token).GetAwaiter().GetResult());
         sw.Stop();
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(8), sw.Elapsed.ToString());
-        Assert.Empty(SshProcessesWith(lab.Server.KnownHosts));
+        Assert.Empty(SshLabServer.SshClientsWith(lab.Server.KnownHosts));
     }
 }

@@ -177,6 +177,26 @@ public sealed class SshLabServer : IDisposable
         throw new TimeoutException($"sshd did not listen on {Addresses[0]}:{Port} within {bound.TotalSeconds} s: {Log}");
     }
 
+    /// <summary>ssh client processes still running whose command line holds <paramref name="marker"/> (a test's unique temp path).</summary>
+    public static List<int> SshClientsWith(string marker) =>
+        Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)).Select(n => int.Parse(n!, System.Globalization.CultureInfo.InvariantCulture))
+            .Where(pid =>
+            {
+                try
+                {
+                    string cmd = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+                    return cmd.Contains(marker, StringComparison.Ordinal) && cmd.Contains("BatchMode=yes", StringComparison.Ordinal);
+                }
+                catch (IOException)
+                {
+                    return false;
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    return false;
+                }
+            }).ToList();
+
     public void Dispose()
     {
         if (_disposed)
