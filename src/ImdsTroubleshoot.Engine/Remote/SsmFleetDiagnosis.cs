@@ -218,17 +218,39 @@ public sealed class SsmFleetDiagnosis
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+
+        // Every valid instance is reported once: those still waiting at the deadline, those whose output was being
+        // read when it came, and those of batches the deadline kept from being sent.
+        var commandOf = new Dictionary<string, SentCommand>(StringComparer.Ordinal);
         foreach (var sent in commandsSent)
         {
-            foreach (string id in sent.Pending())
+            foreach (string id in sent.InstanceIds)
             {
-                Emit(new SsmInstanceResult(id, SsmInstanceOutcome.NoResult,
+                commandOf[id] = sent;
+            }
+        }
+
+        foreach (string id in valid)
+        {
+            bool reported;
+            lock (emitLock)
+            {
+                reported = emitted.Contains(id);
+            }
+
+            if (reported)
+            {
+                continue;
+            }
+
+            Emit(commandOf.TryGetValue(id, out var sent)
+                ? new SsmInstanceResult(id, SsmInstanceOutcome.NoResult,
                     $"SSM reported no final status for command {sent.CommandId} on {id} within {bound.TotalSeconds:0} s (the command's timeout of {_options.CommandTimeoutSeconds} s for delivery and for execution, plus a margin).")
                 {
                     CommandId = sent.CommandId,
                     Status = sent.LastStatus(id),
-                });
-            }
+                }
+                : new SsmInstanceResult(id, SsmInstanceOutcome.NoResult, $"The command was not sent to {id} within the run's bound of {bound.TotalSeconds:0} s."));
         }
 
         Log($"Done in {clock.Elapsed.TotalSeconds:0.0} s: {string.Join(", ", _calls.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} {c.Value}"))}; {Throttles} throttled call(s) waited out.");
@@ -664,10 +686,13 @@ public sealed class SsmFleetDiagnosis
         public SentCommand(string commandId, IReadOnlyList<string> instanceIds)
         {
             CommandId = commandId;
+            InstanceIds = instanceIds;
             _pending = new HashSet<string>(instanceIds, StringComparer.Ordinal);
         }
 
         public string CommandId { get; }
+
+        public IReadOnlyList<string> InstanceIds { get; }
 
         public bool HasPending
         {
@@ -730,14 +755,6 @@ public sealed class SsmFleetDiagnosis
                 var all = _pending.ToList();
                 _pending.Clear();
                 return all;
-            }
-        }
-
-        public List<string> Pending()
-        {
-            lock (_lock)
-            {
-                return _pending.ToList();
             }
         }
     }

@@ -217,6 +217,27 @@ public sealed class SsmFleetTests : IDisposable
     }
 
     [Fact]
+    public async Task Instances_the_deadline_kept_from_being_sent_are_still_each_reported_once()
+    {
+        var ids = Enumerable.Range(1, 60).Select(Id).ToList();
+        foreach (string id in ids)
+        {
+            _ssm.AddRecorded(id, "ok");
+        }
+
+        _ssm.ThrottleNext("SendCommand", 10_000);
+        var (results, log, _, elapsed) = await RunAsync(ids, Options(o => new SsmDiagnosisOptions
+        {
+            Script = o.Script, Parser = o.Parser, ThrottleInitialWait = TimeSpan.FromSeconds(1), MaxThrottleRetries = 8, Deadline = TimeSpan.FromSeconds(2),
+        }), withEc2: false);
+        Assert.True(results.Count == 60, string.Join("\n", log));
+        Assert.Equal(ids, results.Select(r => r.InstanceId).OrderBy(x => x));
+        Assert.All(results, r => Assert.Equal(SsmInstanceOutcome.NoResult, r.Outcome));
+        Assert.All(results, r => Assert.Contains("was not sent", r.Message, StringComparison.Ordinal));
+        Assert.True(elapsed < TimeSpan.FromSeconds(15), elapsed.ToString());
+    }
+
+    [Fact]
     public async Task Results_stream_as_instances_finish_not_at_the_end()
     {
         _ssm.AddRecorded(Id(1), "fast");
