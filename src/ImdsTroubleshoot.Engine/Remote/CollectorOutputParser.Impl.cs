@@ -212,7 +212,7 @@ public static partial class CollectorOutputParser
         {
             CollectorSection? probeSection = o.Section("probe");
             probe = probeSection is null ? null : ParseProbe(probeSection, endpoint, stepTimeout, notes, busyBox);
-            if (probe is null && meta?.Get("client") != "none")
+            if (probeSection is null && meta?.Get("client") != "none")
             {
                 notes.Add("the collector's probe results are missing (its output was cut before them)");
             }
@@ -457,6 +457,12 @@ public static partial class CollectorOutputParser
                 return Fail(ce.Outcome, ce.Message, false);
             }
 
+            if (w is "124" or "143" or "137")
+            {
+                // timeout(1) stopped it: no answer within the bound (whether it had connected is not known).
+                return Fail(ImdsTransportOutcome.ConnectTimeout, $"no TCP connection within {seconds} s", false);
+            }
+
             if (err.Contains("timed out", StringComparison.OrdinalIgnoreCase))
             {
                 bool read = err.Contains("read", StringComparison.OrdinalIgnoreCase);
@@ -520,7 +526,10 @@ public static partial class CollectorOutputParser
             && !(put.Outcome == ImdsTransportOutcome.Error && !put.Connected && !putUnsupported);
         if (putUnsupported)
         {
-            connected = v1 is not null && v1.Connected;
+            // Without PUT there is no token step to judge: a made-up one would name a cause that is not there.
+            notes.Add("the target's wget cannot send PUT, so the token steps could not be probed; the plain GET (IMDSv1) gave: "
+                + (v1?.ToString() ?? "nothing") + ". Install curl on the target for a full probe.");
+            return null;
         }
 
         if (!connected)

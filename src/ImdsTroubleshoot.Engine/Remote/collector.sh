@@ -7,9 +7,11 @@
 
 imdsc_have() {
     # imdsc_have NAME: true when the program exists in the usual folders or on PATH; its path in imdsc_path.
-    for imdsc_d in /usr/sbin /sbin /usr/bin /bin /usr/local/sbin /usr/local/bin; do
+    # IMDSC_BIN (tests) replaces the folders and PATH: a BusyBox-only system can be tried on any machine.
+    for imdsc_d in ${IMDSC_BIN:-/usr/sbin /sbin /usr/bin /bin /usr/local/sbin /usr/local/bin}; do
         if [ -x "$imdsc_d/$1" ] && [ ! -d "$imdsc_d/$1" ]; then imdsc_path="$imdsc_d/$1"; return 0; fi
     done
+    [ -z "${IMDSC_BIN-}" ] || return 1
     imdsc_path=$(command -v "$1" 2>/dev/null) || return 1
     case $imdsc_path in /*) return 0 ;; esac
     return 1
@@ -135,10 +137,11 @@ imdsc_req() {
         # BusyBox wget: no PUT (no token), -T timeout, -Y off (no proxy). Its exit code is 1 for every failure.
         imdsc_t0=$(imdsc_now)
         if [ "$WGET_BB" = 1 ]; then
+            # BusyBox 1.35's wget -T crashes (SIGSEGV): the bound comes from timeout(1) when there is one.
             case $3 in
                 ttl) R_RC='w:put-unsupported' ;;
-                token) imdsc_o=$("$WGET" -q -S -O - -Y off -T "$T" --header "X-aws-ec2-metadata-token: $TOK" "$2" 2>"$W/err"); R_RC=$? ;;
-                *) imdsc_o=$("$WGET" -q -S -O - -Y off -T "$T" "$2" 2>"$W/err"); R_RC=$? ;;
+                token) imdsc_o=$($BBTIMEOUT "$WGET" -q -S -O - -Y off $BBT --header "X-aws-ec2-metadata-token: $TOK" "$2" 2>"$W/err"); R_RC=$? ;;
+                *) imdsc_o=$($BBTIMEOUT "$WGET" -q -S -O - -Y off $BBT "$2" 2>"$W/err"); R_RC=$? ;;
             esac
         else
             case $3 in
@@ -671,13 +674,18 @@ imdsc_main() {
     fi
     trap 'rm -rf "$W"' EXIT
     trap 'rm -rf "$W"; exit 130' INT TERM HUP
-    CURL='' WGET='' WGET_METHOD=0 WGET_BB=0 ETHTOOL='' AWK='' TOK='' KEEPBODY=0 P_CONNECTED=0 P_PUTOK=0 P_V1OK=0
+    CURL='' WGET='' WGET_METHOD=0 WGET_BB=0 BBTIMEOUT='' BBT='' ETHTOOL='' AWK='' TOK='' KEEPBODY=0 P_CONNECTED=0 P_PUTOK=0 P_V1OK=0
     # IMDSC_NO_CURL=1 (tests) takes the wget path where curl exists.
     [ "${IMDSC_NO_CURL-}" = 1 ] || { imdsc_have curl && CURL=$imdsc_path; }
     if [ -z "$CURL" ] && imdsc_have wget; then
         WGET=$imdsc_path
         "$WGET" --help 2>&1 | grep -q -- '--method' && WGET_METHOD=1
         "$WGET" --help 2>&1 | grep -q 'BusyBox' && WGET_BB=1
+        # Whole seconds, at least 1, for timeout(1).
+        imdsc_ti=${T%%.*}
+        case $T in *.*) imdsc_ti=$(( ${imdsc_ti:-0} + 1 )) ;; esac
+        [ "${imdsc_ti:-0}" -ge 1 ] || imdsc_ti=1
+        if imdsc_have timeout; then BBTIMEOUT="$imdsc_path $imdsc_ti"; BBT=''; else BBTIMEOUT=''; BBT="-T $imdsc_ti"; fi
     fi
     imdsc_have ethtool && ETHTOOL=$imdsc_path
     imdsc_have awk && AWK=$imdsc_path

@@ -424,4 +424,42 @@ public sealed class CollectorLabTests
 
         Assert.Equal("i-0123456789abcdef0", r.Input.InstanceId);
     }
+
+    [LabFact]
+    public void On_a_busybox_only_system_the_collector_runs_and_says_what_it_could_not_do()
+    {
+        // BusyBox's sh, sed, grep, awk, wget ... and nothing else: no curl, no iptables, no ethtool.
+        string bin = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "imds-busybox-" + Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(bin);
+        try
+        {
+            var applets = ProcessRunner.Run("busybox", new[] { "--list" }, TimeSpan.FromSeconds(10)).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            foreach (string applet in applets)
+            {
+                System.IO.File.CreateSymbolicLink(System.IO.Path.Combine(bin, applet.Trim()), "/usr/bin/busybox");
+            }
+
+            using var lab = NetworkLab.Create();
+            lab.StartEmulator(new EmulatorSettings { HttpPutResponseHopLimit = 2 });
+            string script = Collector.Build(new CollectorParameters { TimeoutSec = 1 });
+            var sw = Stopwatch.StartNew();
+            var r = ProcessRunner.Run("ip", new[] { "netns", "exec", lab.InstanceNs, "env", "-i", "PATH=" + bin, "HOME=/root", "IMDSC_BIN=" + bin, bin + "/sh", "-s" },
+                TimeSpan.FromSeconds(120), stdin: script);
+            _output.WriteLine($"busybox: {r.Stdout.Length} characters in {sw.Elapsed.TotalSeconds:0.00} s; stderr: {r.Stderr}");
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Contains("wgetbusybox=1", r.Stdout, StringComparison.Ordinal);
+            Assert.EndsWith("IMDSCOLLECT/1 end\n", r.Stdout, StringComparison.Ordinal);
+            DiagnosisInput input = CollectorOutputParser.Parse(r.Stdout, "busybox-host");
+            Assert.Contains(input.CollectionNotes, n => n.Contains("cannot send PUT", StringComparison.Ordinal) && n.Contains("HTTP 200", StringComparison.Ordinal));
+            Assert.Equal("the firewall could not be read: Neither iptables nor nft is installed: there is no packet filter to read (or the tools are missing). Install iptables or nftables to inspect the firewall.", input.FirewallUnavailable);
+            Assert.NotNull(input.Ena);
+            var findings = DiagnosisEngine.Analyze(input);
+            Assert.Equal("Skipped", findings.Single(f => f.Check == DiagnosisCheck.Token).Status.ToString());
+            Assert.Contains(findings, f => f.Check == DiagnosisCheck.Collection);
+        }
+        finally
+        {
+            System.IO.Directory.Delete(bin, recursive: true);
+        }
+    }
 }
