@@ -134,10 +134,6 @@ public sealed partial class InvokeImdsDiagnosisCommand
         {
             ThrowTerminatingError(SsmError(ex, _ssmInstanceIds.Count == 1 ? _ssmInstanceIds[0] : null));
         }
-        catch (NotImplementedException ex)
-        {
-            ThrowTerminatingError(ex, ErrorIds.SsmRequestFailed, ErrorCategory.NotImplemented, null);
-        }
         finally
         {
             WriteProgress(new ProgressRecord(2, activity, last) { RecordType = ProgressRecordType.Completed });
