@@ -84,7 +84,9 @@ public sealed partial class InvokeImdsDiagnosisCommand
             }
         }
 
-        int? port = MyInvocation.BoundParameters.ContainsKey(nameof(Port)) ? Port : null;
+        // 0 is "not given" (ValidateRange keeps users from passing it). BoundParameters would not do: PowerShell
+        // resets a pipeline-bound Port to its default between records but leaves its name in BoundParameters.
+        int? port = Port == 0 ? null : Port;
         foreach (string host in HostName)
         {
             try
