@@ -163,6 +163,11 @@ public sealed partial class InvokeImdsDiagnosisCommand
             throw;
         }
 
+        if (Region is not null || ProfileName is not null || EndpointUrl is not null)
+        {
+            WriteWarning("-Region, -ProfileName and -EndpointUrl are not used over SSH: the EC2 API is not asked, and the MetadataOptions check is skipped. Run Get-ImdsMetadataOption -InstanceId with the instance IDs the findings show.");
+        }
+
         string seconds(TimeSpan t) => t.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture);
         WriteVerbose($"ssh client {diagnosis.Client}; {_sshTargets.Count} host(s), {ThrottleLimit} at a time; each host gets {seconds(options.TotalTimeout)} s (connect {ConnectTimeoutSec} s + the collector's budget); host keys: "
             + (AcceptNewHostKey.IsPresent ? "a new host is trusted on first use, a changed key fails" : "must already be known") + (knownHosts is null ? " (the user's known_hosts)" : " (" + knownHosts + ")") + ".");
