@@ -17,7 +17,7 @@
 
 .EXAMPLE
     # Every running instance tagged Env=prod:
-    $ids = Get-ImdsMetadataOption -Region eu-west-1 -Filter @{ Name = 'tag:Env'; Values = 'prod' } | Select-Object -ExpandProperty InstanceId
+    $ids = Get-ImdsMetadataOption -Region eu-west-1 -Filter @{ 'tag:Env' = 'prod' } | Select-Object -ExpandProperty InstanceId
     Invoke-Pester -Container (New-PesterContainer -Path ./examples/FleetHealth.Tests.ps1 -Data @{ InstanceId = $ids; Region = 'eu-west-1' })
 #>
 param(

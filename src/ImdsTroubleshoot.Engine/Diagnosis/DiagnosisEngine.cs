@@ -62,7 +62,7 @@ public static class DiagnosisEngine
                     ? FirewallExplainer.FindInReport(report, input.Uid, probe.Endpoint.HostNameType == UriHostNameType.IPv6 ? FirewallFamily.IPv6 : FirewallFamily.IPv4, connectOutcome)
                     : null;
                 ConnectExplanation? explanation = _connectRule is null ? null : FirewallExplainer.FromRule(_connectRule, input.Uid);
-                _steps = ImdsProbe.Classify(probe, input.Platform, explanation, ThrottleEvidence());
+                _steps = ImdsProbe.Classify(probe, input.Platform, explanation, ThrottleEvidence(), input.Uid);
             }
             else
             {
@@ -463,7 +463,7 @@ public static class DiagnosisEngine
                 explanation = FirewallExplainer.FromRule(rule, _in.Uid);
             }
 
-            var steps = ImdsProbe.Classify(probe, _in.Platform, explanation, Array.Empty<string>());
+            var steps = ImdsProbe.Classify(probe, _in.Platform, explanation, Array.Empty<string>(), _in.Uid);
             var failed = steps.FirstOrDefault(s => s.Status == ProbeStatus.Fail);
             if (failed is null)
             {

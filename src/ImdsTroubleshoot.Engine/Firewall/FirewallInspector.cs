@@ -29,6 +29,9 @@ public sealed class FirewallInspectorOptions
     /// <summary>Also look in /etc/iptables/rules.v4, /etc/sysconfig/iptables, /etc/nftables.conf, ufw's files, ... (default true).</summary>
     public bool StandardPersistedFiles { get; init; } = true;
 
+    /// <summary>Read the persisted rules files under this folder (a copy of another machine's files) instead of "/".</summary>
+    internal string? PersistedFilesRoot { get; init; }
+
     /// <summary>The uid the default report covers besides root (default: the effective uid, and SUDO_UID).</summary>
     public IReadOnlyList<uint>? CurrentUsers { get; init; }
 
@@ -179,7 +182,8 @@ public sealed partial class FirewallInspector
             _options.StandardPersistedFiles ? PersistenceIndex.StandardIptablesFiles : Array.Empty<(string, bool?)>(),
             _options.StandardPersistedFiles ? PersistenceIndex.StandardNftFiles : Array.Empty<string>(),
             _options.PersistedFiles,
-            _users);
+            _users,
+            _options.PersistedFilesRoot);
         warnings.AddRange(persisted.Warnings);
         sources.AddRange(persisted.FilesRead.Select(f => "persisted rules file " + f));
 

@@ -57,9 +57,13 @@ internal sealed partial class PersistenceIndex
 
     private sealed record NftEntry(string Path, string Family, string Table, string Chain, string Normalized, int Line, bool WholeLine, string LineText);
 
-    public static PersistenceIndex Load(IEnumerable<(string Path, bool? IsIPv6)> iptablesFiles, IEnumerable<string> nftFiles, IEnumerable<string> extraFiles, IUserDatabase users)
+    /// <param name="root">
+    /// Where the files are on disk, when not under "/": a copy of another machine's files (the remote collector's).
+    /// Paths are reported as the target names them.
+    /// </param>
+    public static PersistenceIndex Load(IEnumerable<(string Path, bool? IsIPv6)> iptablesFiles, IEnumerable<string> nftFiles, IEnumerable<string> extraFiles, IUserDatabase users, string? root = null)
     {
-        var index = new PersistenceIndex();
+        var index = new PersistenceIndex { _root = root };
         foreach (var (path, v6) in iptablesFiles)
         {
             string? text = TryRead(path, index);
@@ -71,7 +75,7 @@ internal sealed partial class PersistenceIndex
 
         foreach (string pattern in nftFiles)
         {
-            foreach (string path in Expand(pattern))
+            foreach (string path in Expand(pattern, root))
             {
                 string? text = TryRead(path, index);
                 if (text is not null)
@@ -103,7 +107,11 @@ internal sealed partial class PersistenceIndex
         return index;
     }
 
-    private static IEnumerable<string> Expand(string pattern)
+    private string? _root;
+
+    private static string OnDisk(string path, string? root) => root is null ? path : Path.Join(root, path.TrimStart('/'));
+
+    private static IEnumerable<string> Expand(string pattern, string? root = null)
     {
         if (!pattern.Contains('*', StringComparison.Ordinal))
         {
@@ -111,9 +119,12 @@ internal sealed partial class PersistenceIndex
         }
 
         string dir = Path.GetDirectoryName(pattern)!;
+        string diskDir = OnDisk(dir, root);
         try
         {
-            return Directory.Exists(dir) ? Directory.GetFiles(dir, Path.GetFileName(pattern)).OrderBy(p => p, StringComparer.Ordinal) : Array.Empty<string>();
+            return Directory.Exists(diskDir)
+                ? Directory.GetFiles(diskDir, Path.GetFileName(pattern)).Select(p => dir.TrimEnd('/') + "/" + Path.GetFileName(p)).OrderBy(p => p, StringComparer.Ordinal)
+                : Array.Empty<string>();
         }
         catch (IOException)
         {
@@ -129,12 +140,13 @@ internal sealed partial class PersistenceIndex
     {
         try
         {
-            if (!File.Exists(path))
+            string disk = OnDisk(path, index._root);
+            if (!File.Exists(disk))
             {
                 return null;
             }
 
-            string text = File.ReadAllText(path);
+            string text = File.ReadAllText(disk);
             index.FilesRead.Add(path);
             return text;
         }

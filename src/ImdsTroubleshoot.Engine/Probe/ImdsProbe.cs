@@ -176,7 +176,8 @@ public static class ImdsProbe
     }
 
     /// <summary>Turns what was observed (here or by a remote collector) into step results with causes and fixes.</summary>
-    public static IReadOnlyList<ImdsProbeResult> Classify(ProbeObservation o, PlatformInfo platform, ConnectExplanation? connectExplanation, IReadOnlyList<string> throttleEvidence)
+    /// <param name="uid">The uid the probe ran as (a remote collector's); null: this process's.</param>
+    public static IReadOnlyList<ImdsProbeResult> Classify(ProbeObservation o, PlatformInfo platform, ConnectExplanation? connectExplanation, IReadOnlyList<string> throttleEvidence, uint? uid = null)
     {
         ArgumentNullException.ThrowIfNull(o);
         var results = new List<ImdsProbeResult>();
@@ -184,7 +185,7 @@ public static class ImdsProbe
         string seconds = o.StepTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
         if (!o.Connected)
         {
-            results.Add(ConnectFailure(endpoint, o.Connect, platform, seconds, connectExplanation));
+            results.Add(ConnectFailure(endpoint, o.Connect, platform, seconds, connectExplanation, uid));
             foreach (var step in new[] { ProbeStep.Token, ProbeStep.MetadataV2, ProbeStep.MetadataV1 })
             {
                 results.Add(Skipped(step, endpoint, null, "no TCP connection to the endpoint"));
@@ -225,9 +226,9 @@ public static class ImdsProbe
         _ => ProbeOutcome.ConnectTimeout,
     };
 
-    private static ImdsProbeResult ConnectFailure(Uri endpoint, ImdsHttpResult connect, PlatformInfo platform, string seconds, ConnectExplanation? explanation)
+    private static ImdsProbeResult ConnectFailure(Uri endpoint, ImdsHttpResult connect, PlatformInfo platform, string seconds, ConnectExplanation? explanation, uint? uid)
     {
-        var evidence = new List<string> { connect.Message ?? connect.Outcome.ToString(), $"uid {CurrentUid()}" };
+        var evidence = new List<string> { connect.Message ?? connect.Outcome.ToString(), $"uid {uid?.ToString(CultureInfo.InvariantCulture) ?? CurrentUid()}" };
         ProbeOutcome outcome = ConnectOutcome(connect);
         evidence.AddRange(explanation?.Evidence ?? Array.Empty<string>());
         if (explanation?.Cause is { } ruleCause)

@@ -53,7 +53,58 @@ public static partial class CollectorOutputParser
 
     private static DiagnosisInput Build(CollectorOutput o, string target)
     {
+        string root = Path.Combine(Path.GetTempPath(), "imds-collector-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            return Build(o, target, root);
+        }
+        finally
+        {
+            try
+            {
+                if (Directory.Exists(root))
+                {
+                    Directory.Delete(root, recursive: true);
+                }
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Writes the collected files (numbered lines put back on their lines) under <paramref name="root"/>.</summary>
+    private static void WriteFiles(CollectorOutput o, string root, List<string> notes)
+    {
+        Directory.CreateDirectory(root);
+        foreach (CollectorSection file in o.Files)
+        {
+            string? relative = SafeRelativePath(file.Name);
+            if (relative is null)
+            {
+                continue;
+            }
+
+            if (file.Omitted || file.Truncated || !file.Closed)
+            {
+                notes.Add(file.Get("use") == "firewall"
+                    ? $"the collector's {CollectorOutput.Describe(file)} was cut or left out: whether a rule is persisted there may be wrong"
+                    : $"the collector's {CollectorOutput.Describe(file)} was cut or left out: proxy settings in it may be missing");
+            }
+
+            string disk = Path.Combine(root, relative);
+            Directory.CreateDirectory(Path.GetDirectoryName(disk)!);
+            File.WriteAllText(disk, Rebuild(file.Payload), new UTF8Encoding(false));
+        }
+    }
+
+    private static DiagnosisInput Build(CollectorOutput o, string target, string root)
+    {
         var notes = new List<string>(o.Notes);
+        WriteFiles(o, root, notes);
         bool readable = o.HeaderSeen ? o.Version == Collector.FormatVersion : o.Sections.Count > 0;
         if (!readable)
         {
@@ -238,7 +289,7 @@ public static partial class CollectorOutputParser
         }
         else
         {
-            (firewall, firewallUnavailable) = ParseFirewall(o, fw, uid, notes);
+            (firewall, firewallUnavailable) = ParseFirewall(o, fw, uid, root, notes);
         }
 
         // Proxies.
@@ -246,7 +297,7 @@ public static partial class CollectorOutputParser
         string? proxyUnavailable = null;
         try
         {
-            proxies = ParseProxies(o, environment, uid, meta, notes);
+            proxies = ParseProxies(o, environment, uid, meta, root, notes);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException)
         {
@@ -495,7 +546,9 @@ public static partial class CollectorOutputParser
         return new ProbeObservation(endpoint, timeout, connectResult, put, put.IsSuccess && tokenLength > 0 ? v2 : null, v1, Array.Empty<PathObservation>());
     }
 
-    /// <summary>"169.254.169.254:80" stays; "fd00:ec2::254:80" becomes "[fd00:ec2::254]:80" as .NET prints it.</summary>
+    /// <summary>
+    /// An address:port as the local probe's dual-mode socket prints it: "[::ffff:169.254.169.254]:80", "[fd00:ec2::254]:80".
+    /// </summary>
     private static string Endpoint(string hostPort)
     {
         int colon = hostPort.LastIndexOf(':');
@@ -505,7 +558,13 @@ public static partial class CollectorOutputParser
         }
 
         string host = hostPort.Substring(0, colon);
-        return host.Contains(':', StringComparison.Ordinal) ? $"[{host}]{hostPort.Substring(colon)}" : hostPort;
+        string port = hostPort.Substring(colon);
+        if (System.Net.IPAddress.TryParse(host, out System.Net.IPAddress? ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            return $"[::ffff:{host}]{port}";
+        }
+
+        return host.Contains(':', StringComparison.Ordinal) ? $"[{host}]{port}" : hostPort;
     }
 
     private static EnaLinkLocalChange? ParseEna(CollectorSection? before, CollectorSection? after, CollectorSection? platform, IReadOnlyDictionary<string, string> environment, List<string> notes)
@@ -620,7 +679,7 @@ public static partial class CollectorOutputParser
         "nft -j list ruleset", "ip -j route get 169.254.169.254", "ip -j -6 route get fd00:ec2::254", "ip -j -d addr show",
     };
 
-    private static (FirewallReport? Report, string? Unavailable) ParseFirewall(CollectorOutput o, CollectorSection fw, uint uid, List<string> notes)
+    private static (FirewallReport? Report, string? Unavailable) ParseFirewall(CollectorOutput o, CollectorSection fw, uint uid, string root, List<string> notes)
     {
         var runner = new ReplayCommandRunner(fw.All("tool").Select(t => t.Trim()).Where(t => t.Length is > 0 and < 40));
         foreach (var kv in fw.Fields.Where(f => f.Key.StartsWith("file./proc/", StringComparison.Ordinal)))
@@ -685,7 +744,7 @@ public static partial class CollectorOutputParser
             {
                 Runner = runner,
                 Users = users,
-                StandardPersistedFiles = false,
+                PersistedFilesRoot = root,
                 CurrentUsers = new[] { uid },
             });
             FirewallReport report = inspector.Inspect(new FirewallQuery { IncludeForward = true }, CancellationToken.None);
@@ -742,30 +801,9 @@ public static partial class CollectorOutputParser
         return sb.ToString();
     }
 
-    private static IReadOnlyList<ImdsProxySetting> ParseProxies(CollectorOutput o, Dictionary<string, string> environment, uint uid, CollectorSection? meta, List<string> notes)
+    private static IReadOnlyList<ImdsProxySetting> ParseProxies(CollectorOutput o, Dictionary<string, string> environment, uint uid, CollectorSection? meta, string root, List<string> notes)
     {
-        string root = Path.Combine(Path.GetTempPath(), "imds-collector-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(root);
-        try
         {
-            foreach (CollectorSection file in o.Files)
-            {
-                string? relative = SafeRelativePath(file.Name);
-                if (relative is null)
-                {
-                    continue;
-                }
-
-                if (file.Omitted || file.Truncated || !file.Closed)
-                {
-                    notes.Add($"the collector's {CollectorOutput.Describe(file)} was cut or left out: proxy settings in it may be missing");
-                }
-
-                string disk = Path.Combine(root, relative);
-                Directory.CreateDirectory(Path.GetDirectoryName(disk)!);
-                File.WriteAllText(disk, Rebuild(file.Payload), new UTF8Encoding(false));
-            }
-
             string procRoot = Path.Combine(root, "proc-of-target");
             Directory.CreateDirectory(procRoot);
             CollectorSection? processes = o.Section("processes");
@@ -792,19 +830,6 @@ public static partial class CollectorOutputParser
                 ProcPath = procRoot,
             });
             return inspection.Settings.Select(s => Relocate(s, root, procRoot)).ToList();
-        }
-        finally
-        {
-            try
-            {
-                Directory.Delete(root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
         }
     }
 

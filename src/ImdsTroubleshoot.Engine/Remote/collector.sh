@@ -190,7 +190,7 @@ imdsc_probe() {
     P_CONNECTED=1
     case $R_RC in
         7 | 6 | 45 | w:4 | w:put-unsupported | none) P_CONNECTED=0 ;;
-        28) case $R_TC in 0 | 0.0 | 0.00* | 0,0*) P_CONNECTED=0 ;; esac ;;
+        28) case $R_TC in 0 | 0.0 | 0.000000 | 0,000000 | '') P_CONNECTED=0 ;; esac ;;
     esac
     P_PUTOK=0
     case $R_CODE in 2??) [ "$R_RC" = 0 ] || [ "$R_RC" = w:0 ] && [ -n "$TOK" ] && P_PUTOK=1 ;; esac
@@ -361,6 +361,17 @@ imdsc_firewall() {
         imdsc_kv exit 0
     } >"$W/s40"
     cut -d: -f1,3,4 /etc/group 2>/dev/null | sed 's/^\([^:]*\):\([^:]*\):/\1:x:\2:/' >"$W/d40"
+    # Files that restore rules at boot (whether a blocking rule comes back after a reboot).
+    imdsc_n=700
+    for imdsc_f in /etc/iptables/rules.v4 /etc/iptables/rules.v6 /etc/sysconfig/iptables /etc/sysconfig/ip6tables /etc/iptables/iptables.rules \
+        /etc/iptables/ip6tables.rules /etc/iptables.rules /etc/iptables.up.rules /etc/ip6tables.rules /etc/ip6tables.up.rules /etc/ufw/user.rules \
+        /etc/ufw/before.rules /etc/ufw/after.rules /etc/ufw/user6.rules /etc/ufw/before6.rules /etc/ufw/after6.rules \
+        /etc/nftables.conf /etc/sysconfig/nftables.conf /etc/nftables/*.nft /etc/nftables.d/*.nft; do
+        [ -f "$imdsc_f" ] || continue
+        imdsc_file $imdsc_n "$imdsc_f" '' keep
+        [ -f "$W/s$imdsc_n" ] && printf 'use=firewall\n' >>"$W/s$imdsc_n"
+        imdsc_n=$((imdsc_n + 1))
+    done
 }
 
 # A file, reduced to lines that matter (numbered, so the parser can put them back on their lines).
@@ -674,9 +685,9 @@ imdsc_main() {
     LEFT=$((IMDSC_BUDGET - 120))
     printf 'IMDSCOLLECT/1 budget=%s\n' "$IMDSC_BUDGET"
     LEFT=$((LEFT - 40))
-    for imdsc_s in 01 10 12 14 15 20 22 24 26 30 31 32 33 34 36 37 35 39 40 $(cd "$W" && ls s5* 2>/dev/null | sed 's/^s//' | sort -n) 60 38; do
+    for imdsc_s in 01 10 12 14 15 20 22 24 26 30 31 32 33 34 36 37 35 39 40 $(cd "$W" && ls s5* 2>/dev/null | sed 's/^s//' | sort -n) 60 38 $(cd "$W" && ls s7* 2>/dev/null | sed 's/^s//' | sort -n); do
         imdsc_kind=none
-        case $imdsc_s in 31 | 33) imdsc_kind=ipt4 ;; 32 | 34) imdsc_kind=ipt6 ;; 35) imdsc_kind=nft ;; 5*) imdsc_kind=lines ;; esac
+        case $imdsc_s in 31 | 33) imdsc_kind=ipt4 ;; 32 | 34) imdsc_kind=ipt6 ;; 35) imdsc_kind=nft ;; 5* | 7*) imdsc_kind=lines ;; esac
         imdsc_emit "$W/s$imdsc_s" "$W/d$imdsc_s" "$imdsc_kind"
     done
     printf 'IMDSCOLLECT/1 end\n'

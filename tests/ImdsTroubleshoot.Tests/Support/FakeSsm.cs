@@ -131,6 +131,9 @@ public sealed class FakeSsm : IDisposable
     /// <summary>How long a lab script may run before the fake reports ExecutionTimedOut.</summary>
     public TimeSpan LabTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
+    /// <summary>The lab runs' results (exit code, stdout, stderr), in the order they finished.</summary>
+    public ConcurrentQueue<ProcessResult> LabRuns { get; } = new();
+
     public int ThrottledCount => Volatile.Read(ref _throttled);
 
     public IReadOnlyList<FakeSsmCall> Calls => _calls.ToArray();
@@ -423,7 +426,12 @@ public sealed class FakeSsm : IDisposable
     {
         var target = invocation.Target;
         TimeSpan limit = LabTimeout;
-        invocation.Lab = Task.Run(() => CollectorRun.Run(target.Namespace!, script, target.Uid, target.Environment, limit));
+        invocation.Lab = Task.Run(() =>
+        {
+            var result = CollectorRun.Run(target.Namespace!, script, target.Uid, target.Environment, limit);
+            LabRuns.Enqueue(result);
+            return result;
+        });
     }
 
     private Answer List(JsonElement root)
