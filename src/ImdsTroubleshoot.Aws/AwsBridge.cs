@@ -1,6 +1,8 @@
 using Amazon.EC2;
+using Amazon.SimpleSystemsManagement;
 using ImdsTroubleshoot.Engine.AwsApi;
 using ImdsTroubleshoot.Engine.Ec2;
+using ImdsTroubleshoot.Engine.Remote;
 
 namespace ImdsTroubleshoot.Aws;
 
@@ -17,5 +19,12 @@ public sealed class AwsBridge : IAwsBridge
         var config = new AmazonEC2Config();
         var resolved = AwsConnection.Configure(options, config, "EC2", "AWS_ENDPOINT_URL_EC2");
         return new Ec2MetadataApi(new AmazonEC2Client(resolved.Credentials, config), resolved.Info);
+    }
+
+    public ISsmCommandApi ConnectSsm(AwsConnectionOptions options)
+    {
+        var config = new AmazonSimpleSystemsManagementConfig();
+        var resolved = AwsConnection.Configure(options, config, "SSM", "AWS_ENDPOINT_URL_SSM");
+        return new SsmCommandApi(new AmazonSimpleSystemsManagementClient(resolved.Credentials, config), resolved.Info);
     }
 }

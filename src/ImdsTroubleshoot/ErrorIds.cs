@@ -77,4 +77,38 @@ public static class ErrorIds
     public const string FirewallRuleChanged = nameof(FirewallRuleChanged);
     public const string FirewallRuleRemoveFailed = nameof(FirewallRuleRemoveFailed);
     public const string FirewallPersistedFileUpdateFailed = nameof(FirewallPersistedFileUpdateFailed);
+    // Invoke-ImdsDiagnosis -InstanceId (SSM Run Command).
+    public const string SsmInstanceNotManaged = nameof(SsmInstanceNotManaged);
+    public const string SsmCommandTimedOut = nameof(SsmCommandTimedOut);
+    public const string SsmNoResult = nameof(SsmNoResult);
+    public const string SsmCommandFailed = nameof(SsmCommandFailed);
+    public const string SsmCommandCancelled = nameof(SsmCommandCancelled);
+    public const string SsmInvalidPlatform = nameof(SsmInvalidPlatform);
+    public const string SsmThrottled = nameof(SsmThrottled);
+    public const string SsmAccessDenied = nameof(SsmAccessDenied);
+    public const string SsmRequestFailed = nameof(SsmRequestFailed);
+    public const string SsmEndpointUnreachable = nameof(SsmEndpointUnreachable);
+    public const string SsmInvalidParameter = nameof(SsmInvalidParameter);
+    public const string SsmAnalysisFailed = nameof(SsmAnalysisFailed);
+    // Invoke-ImdsDiagnosis -HostName (remote diagnosis over SSH).
+    public const string SshClientNotFound = nameof(SshClientNotFound);
+    public const string SshInvalidHostName = nameof(SshInvalidHostName);
+    public const string SshInvalidUserName = nameof(SshInvalidUserName);
+    public const string SshInvalidPort = nameof(SshInvalidPort);
+    public const string SshKeyFileNotFound = nameof(SshKeyFileNotFound);
+    public const string SshKeyFileUnreadable = nameof(SshKeyFileUnreadable);
+    public const string SshKnownHostsFileNotFound = nameof(SshKnownHostsFileNotFound);
+    public const string SshKnownHostsFileUnreadable = nameof(SshKnownHostsFileUnreadable);
+    public const string SshAuthenticationFailed = nameof(SshAuthenticationFailed);
+    public const string SshKeyFileRejected = nameof(SshKeyFileRejected);
+    public const string SshConnectionRefused = nameof(SshConnectionRefused);
+    public const string SshConnectTimeout = nameof(SshConnectTimeout);
+    public const string SshHostUnreachable = nameof(SshHostUnreachable);
+    public const string SshHostNameNotResolved = nameof(SshHostNameNotResolved);
+    public const string SshHostKeyUnknown = nameof(SshHostKeyUnknown);
+    public const string SshHostKeyChanged = nameof(SshHostKeyChanged);
+    public const string SshSudoPasswordRequired = nameof(SshSudoPasswordRequired);
+    public const string SshRemoteCommandFailed = nameof(SshRemoteCommandFailed);
+    public const string SshTimeout = nameof(SshTimeout);
+    public const string SshFailed = nameof(SshFailed);
 }

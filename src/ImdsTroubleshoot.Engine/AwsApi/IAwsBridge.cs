@@ -1,4 +1,5 @@
 using ImdsTroubleshoot.Engine.Ec2;
+using ImdsTroubleshoot.Engine.Remote;
 
 namespace ImdsTroubleshoot.Engine.AwsApi;
 
@@ -13,4 +14,7 @@ public interface IAwsBridge
 {
     /// <summary>An EC2 client for reading and changing instance metadata options.</summary>
     IEc2MetadataApi ConnectEc2(AwsConnectionOptions options);
+
+    /// <summary>An SSM client for Run Command (remote diagnosis through AWS-RunShellScript).</summary>
+    ISsmCommandApi ConnectSsm(AwsConnectionOptions options);
 }

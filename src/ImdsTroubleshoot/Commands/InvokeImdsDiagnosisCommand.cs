@@ -45,10 +45,29 @@ public sealed partial class InvokeImdsDiagnosisCommand : AwsCmdletBase
     [ValidateNotNullOrEmpty]
     public string? Region { get; set; }
 
+    protected override void ProcessRecord()
+    {
+        switch (ParameterSetName)
+        {
+            case Ssm:
+                AccumulateSsmInstanceIds();
+                break;
+            case Ssh:
+                AccumulateSshTargets();
+                break;
+        }
+    }
+
     protected override void EndProcessing()
     {
         switch (ParameterSetName)
         {
+            case Ssm:
+                DiagnoseSsm();
+                break;
+            case Ssh:
+                DiagnoseSsh();
+                break;
             default:
                 DiagnoseLocal();
                 break;

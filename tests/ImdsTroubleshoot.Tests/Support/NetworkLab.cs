@@ -122,6 +122,39 @@ public sealed class NetworkLab : IDisposable
         return emulator;
     }
 
+    /// <summary>
+    /// A veth from the host's own namespace into the instance namespace, so clients running here (ssh) reach a server
+    /// the test runs in the lab: host side 10.201.X.Y+1/30 and fd00:201:N::1/64, instance side +2 and fd00:201:N::2.
+    /// The host reaches only these addresses; the link goes with the instance namespace on Dispose. Call once per lab.
+    /// </summary>
+    public HostLink ConnectHost()
+    {
+        int index = (int)((((uint)Environment.ProcessId * 16) + (uint)Interlocked.Increment(ref s_hostLinks)) % 16384);
+        for (int attempt = 0; attempt < 64; attempt++, index = (index + 1) % 16384)
+        {
+            string hostIPv4 = $"10.201.{index / 64}.{(index % 64 * 4) + 1}";
+            string hostIf = $"ih{Environment.ProcessId % 100000}x{index}";
+            if (hostIf.Length > 15 || ProcessRunner.Run("ip", new[] { "-o", "addr", "show", "to", $"10.201.{index / 64}.{index % 64 * 4}/30" }, TimeSpan.FromSeconds(10)).Stdout.Trim().Length > 0)
+            {
+                continue;
+            }
+
+            var link = new HostLink(hostIf, hostIPv4, $"10.201.{index / 64}.{(index % 64 * 4) + 2}", $"fd00:201:{index:x}::1", $"fd00:201:{index:x}::2");
+            Ip("link", "add", hostIf, "type", "veth", "peer", "name", "eth-host", "netns", InstanceNs);
+            Ip("addr", "add", link.HostIPv4 + "/30", "dev", hostIf);
+            Ip("addr", "add", link.HostIPv6 + "/64", "dev", hostIf, "nodad");
+            Ip("link", "set", hostIf, "up");
+            Ip("-n", InstanceNs, "addr", "add", link.InstanceIPv4 + "/30", "dev", "eth-host");
+            Ip("-n", InstanceNs, "addr", "add", link.InstanceIPv6 + "/64", "dev", "eth-host", "nodad");
+            Ip("-n", InstanceNs, "link", "set", "eth-host", "up");
+            return link;
+        }
+
+        throw new InvalidOperationException("No free 10.201.0.0/16 subnet for a host link.");
+    }
+
+    private static int s_hostLinks;
+
     /// <summary>Runs a program inside a namespace (argument list, no shell).</summary>
     public static ProcessResult Exec(string ns, params string[] command) => ExecWithTimeout(ns, TimeSpan.FromSeconds(60), command);
 
@@ -198,3 +231,6 @@ public sealed class NetworkLab : IDisposable
         }
     }
 }
+
+/// <summary>The host-to-instance link of <see cref="NetworkLab.ConnectHost"/>: the host's interface and both ends' addresses.</summary>
+public sealed record HostLink(string HostInterface, string HostIPv4, string InstanceIPv4, string HostIPv6, string InstanceIPv6);

@@ -64,6 +64,7 @@ public sealed class ModuleManifestTests
             "Dependencies/AWSSDK.SSO.dll",
             "Dependencies/AWSSDK.SSOOIDC.dll",
             "Dependencies/AWSSDK.SecurityToken.dll",
+            "Dependencies/AWSSDK.SimpleSystemsManagement.dll",
             "Dependencies/ImdsTroubleshoot.Aws.dll",
             "ImdsTroubleshoot.Engine.dll",
             "ImdsTroubleshoot.Format.ps1xml",
@@ -85,6 +86,7 @@ public sealed class ModuleManifestTests
         Assert.DoesNotContain(ReferencedAssemblies(Path.Combine(Repo.StagedModuleDir, "ImdsTroubleshoot.Engine.dll")), r => r.StartsWith("AWSSDK", StringComparison.Ordinal));
         var bridge = ReferencedAssemblies(Path.Combine(Repo.StagedModuleDir, "Dependencies", "ImdsTroubleshoot.Aws.dll"));
         Assert.Contains("AWSSDK.EC2", bridge);
+        Assert.Contains("AWSSDK.SimpleSystemsManagement", bridge);
         Assert.Contains("ImdsTroubleshoot.Engine", bridge);
     }
 
