@@ -394,10 +394,11 @@ imdsc_file() {
         printf '@file %s\n' "$2"
         imdsc_kv lines "$(wc -l <"$2" | tr -d ' ')"
     } >"$W/s$1"
+    # Proxy passwords in the lines are masked here: they never leave the target (scheme://user:****@host).
     if [ -n "$3" ]; then
-        grep -n -i -e "$3" "$2" 2>/dev/null | head -n 200 >"$W/d$1"
+        grep -n -i -e "$3" "$2" 2>/dev/null | head -n 200 | sed 's#\(://[^:/@ \t"]*:\)[^@/ \t"]*@#\1****@#g' >"$W/d$1"
     else
-        grep -n '' "$2" 2>/dev/null | head -n 400 >"$W/d$1"
+        grep -n '' "$2" 2>/dev/null | head -n 400 | sed 's#\(://[^:/@ \t"]*:\)[^@/ \t"]*@#\1****@#g' >"$W/d$1"
     fi
     # A file with nothing about proxies is left out (an EnvironmentFile= target stays: its existence matters).
     if [ ! -s "$W/d$1" ] && [ "${4-}" != keep ]; then rm -f "$W/s$1" "$W/d$1"; fi

@@ -386,8 +386,13 @@ public sealed class CollectorLabTests
 
             await RawServer.WriteAsync(stream, $"HTTP/1.1 {status} X\r\nContent-Length: {body.Length}\r\nX-aws-ec2-metadata-token-ttl-seconds: 21600\r\n\r\n{body}", ct);
         }));
+        // A user's shell file with a proxy password in it, too (HOME points at it).
+        string home = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "imds-home-" + Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(home);
+        System.IO.File.WriteAllText(System.IO.Path.Combine(home, ".bashrc"), "# proxy\nexport http_proxy=\"http://carol:FilePassw0rd@10.0.0.2:3128\"\nexport no_proxy=localhost\n");
         string script = Collector.Build(new CollectorParameters { Endpoint = server.Endpoint, TimeoutSec = 2 });
-        var run = CollectorRun.Run(lab.InstanceNs, script, environment: new Dictionary<string, string> { ["HTTPS_PROXY"] = "http://bob:Hunter2Secret@10.0.0.1:8080" });
+        var run = CollectorRun.Run(lab.InstanceNs, script, environment: new Dictionary<string, string> { ["HTTPS_PROXY"] = "http://bob:Hunter2Secret@10.0.0.1:8080", ["HOME"] = home });
+        System.IO.Directory.Delete(home, recursive: true);
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Contains("put.tokenlength=" + token.Length, run.Stdout, StringComparison.Ordinal);
         DiagnosisInput input = CollectorOutputParser.Parse(run.Stdout, "i-0abcdef1234567890");
@@ -399,6 +404,8 @@ public sealed class CollectorLabTests
             + string.Join("\n", input.ProxySettings!.Select(p => p.ToString())) + input.Probe.Put!.Body;
         Assert.DoesNotContain("Secret-Token", everything, StringComparison.Ordinal);
         Assert.DoesNotContain("Hunter2Secret", everything, StringComparison.Ordinal);
+        Assert.DoesNotContain("FilePassw0rd", everything, StringComparison.Ordinal);
+        Assert.Contains(input.ProxySettings!, p => p.File == home + "/.bashrc" && p.Line == 2 && p.ProxyUrl == "http://carol:****@10.0.0.2:3128");
         Assert.Contains("http://bob:****@10.0.0.1:8080", run.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain(paths, p => p.Contains("security-credentials", StringComparison.Ordinal));
         Assert.Contains("PUT /latest/api/token", paths);
