@@ -136,6 +136,7 @@ public static partial class CollectorOutputParser
             notes.Add("the collector did not say which uid it ran as (uid 0 assumed)");
         }
 
+        bool busyBox = meta?.Get("wgetbusybox") == "1";
         double timeoutSec = ParseDouble(meta?.Get("timeout")) is { } t && t > 0 && t <= 600 ? t : 1.0;
         TimeSpan stepTimeout = TimeSpan.FromSeconds(timeoutSec);
         if (meta?.Get("client") == "none")
@@ -145,7 +146,9 @@ public static partial class CollectorOutputParser
 
         if (meta?.Get("wgetmethod") == "0")
         {
-            notes.Add("the target has no curl and its wget (BusyBox?) cannot send PUT: the IMDSv2 token could not be requested");
+            notes.Add(meta.Get("wgetbusybox") == "1"
+                ? "the target has no curl and BusyBox wget cannot send PUT: the IMDSv2 token could not be requested (install curl on the target)"
+                : "the target has no curl and its wget cannot send PUT (older than 1.15): the IMDSv2 token could not be requested (install curl on the target)");
         }
 
         // The environment (proxy and AWS_EC2_METADATA_* variables only; proxy passwords masked again here).
@@ -208,8 +211,8 @@ public static partial class CollectorOutputParser
         if (endpointKnown)
         {
             CollectorSection? probeSection = o.Section("probe");
-            probe = probeSection is null ? null : ParseProbe(probeSection, endpoint, stepTimeout, notes);
-            if (probe is null && meta?.Get("client") != "none")
+            probe = probeSection is null ? null : ParseProbe(probeSection, endpoint, stepTimeout, notes, busyBox);
+            if (probeSection is null && meta?.Get("client") != "none")
             {
                 notes.Add("the collector's probe results are missing (its output was cut before them)");
             }
@@ -225,7 +228,7 @@ public static partial class CollectorOutputParser
             region = identity.Get("region") is { } rg && RegionPattern().IsMatch(rg) ? rg : null;
             if (identity.Get("document") is { } doc && (instanceId is null || region is null))
             {
-                var r = ParseExchange(doc, identity.Get("document.error"), TimeSpan.FromSeconds(5), keepTokenLength: 0);
+                var r = ParseExchange(doc, identity.Get("document.error"), TimeSpan.FromSeconds(5), keepTokenLength: 0, busyBox);
                 if (r.Outcome is ImdsTransportOutcome.ConnectionRefused or ImdsTransportOutcome.AccessDenied)
                 {
                     notes.Add("instance identity: the connection to IMDS was refused: a local firewall rule is the usual cause (Test-ImdsEndpoint names it)");
@@ -253,7 +256,7 @@ public static partial class CollectorOutputParser
         }
         else if (ipv6Asked && o.Section("probe6") is { } p6)
         {
-            probeIpv6 = ParseProbe(p6, ImdsDefaults.IPv6Endpoint, stepTimeout, notes);
+            probeIpv6 = ParseProbe(p6, ImdsDefaults.IPv6Endpoint, stepTimeout, notes, busyBox);
             ipv6Skip = probeIpv6 is null ? "the collector's IPv6 probe results could not be read" : null;
         }
         else if (ipv6Asked)
@@ -375,7 +378,7 @@ public static partial class CollectorOutputParser
     }
 
     /// <summary>One recorded exchange: "RC CODE CONNECT TOTAL SIZE REMOTE LOCAL ttl=N" and its error line.</summary>
-    internal static ImdsHttpResult ParseExchange(string line, string? error, TimeSpan timeout, int keepTokenLength)
+    internal static ImdsHttpResult ParseExchange(string line, string? error, TimeSpan timeout, int keepTokenLength, bool busyBox = false)
     {
         string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         string rc = f.Length > 0 ? f[0] : "?";
@@ -444,7 +447,7 @@ public static partial class CollectorOutputParser
                 return Fail(ImdsTransportOutcome.Error, "the target's wget cannot send PUT (no curl there)", false);
             }
 
-            if (w is "0" or "8" && code > 0)
+            if (code > 0 && (w is "0" or "6" or "8" || (w == "1" && busyBox)))
             {
                 return new ImdsHttpResult(ImdsTransportOutcome.Response, code, Placeholder(keepTokenLength > 0 ? keepTokenLength : size), true, elapsed, null, headers);
             }
@@ -452,6 +455,12 @@ public static partial class CollectorOutputParser
             if (ConnectError() is { } ce)
             {
                 return Fail(ce.Outcome, ce.Message, false);
+            }
+
+            if (w is "124" or "143" or "137")
+            {
+                // timeout(1) stopped it: no answer within the bound (whether it had connected is not known).
+                return Fail(ImdsTransportOutcome.ConnectTimeout, $"no TCP connection within {seconds} s", false);
             }
 
             if (err.Contains("timed out", StringComparison.OrdinalIgnoreCase))
@@ -497,7 +506,7 @@ public static partial class CollectorOutputParser
 
     private static string Placeholder(long length) => length <= 0 ? string.Empty : new string('.', (int)Math.Min(length, 1024 * 1024));
 
-    private static ProbeObservation? ParseProbe(CollectorSection section, Uri endpoint, TimeSpan timeout, List<string> notes)
+    private static ProbeObservation? ParseProbe(CollectorSection section, Uri endpoint, TimeSpan timeout, List<string> notes, bool busyBox)
     {
         string? putLine = section.Get("put");
         if (putLine is null)
@@ -507,17 +516,20 @@ public static partial class CollectorOutputParser
         }
 
         int tokenLength = int.TryParse(section.Get("put.tokenlength"), NumberStyles.None, CultureInfo.InvariantCulture, out int tl) ? Math.Clamp(tl, 0, 4096) : 0;
-        ImdsHttpResult put = ParseExchange(putLine, section.Get("put.error"), timeout, tokenLength);
+        ImdsHttpResult put = ParseExchange(putLine, section.Get("put.error"), timeout, tokenLength, busyBox);
         string[] f = putLine.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        ImdsHttpResult? v1 = section.Get("v1") is { } v1Line ? ParseExchange(v1Line, section.Get("v1.error"), timeout, 0) : null;
-        ImdsHttpResult? v2 = section.Get("v2") is { } v2Line ? ParseExchange(v2Line, section.Get("v2.error"), timeout, 0) : null;
+        ImdsHttpResult? v1 = section.Get("v1") is { } v1Line ? ParseExchange(v1Line, section.Get("v1.error"), timeout, 0, busyBox) : null;
+        ImdsHttpResult? v2 = section.Get("v2") is { } v2Line ? ParseExchange(v2Line, section.Get("v2.error"), timeout, 0, busyBox) : null;
         bool putUnsupported = f.Length > 0 && f[0] == "w:put-unsupported";
 
         bool connected = put.Outcome is not (ImdsTransportOutcome.ConnectionRefused or ImdsTransportOutcome.ConnectTimeout or ImdsTransportOutcome.Unreachable or ImdsTransportOutcome.AccessDenied)
             && !(put.Outcome == ImdsTransportOutcome.Error && !put.Connected && !putUnsupported);
         if (putUnsupported)
         {
-            connected = v1 is not null && v1.Connected;
+            // Without PUT there is no token step to judge: a made-up one would name a cause that is not there.
+            notes.Add("the target's wget cannot send PUT, so the token steps could not be probed; the plain GET (IMDSv1) gave: "
+                + (v1?.ToString() ?? "nothing") + ". Install curl on the target for a full probe.");
+            return null;
         }
 
         if (!connected)
@@ -724,9 +736,22 @@ public static partial class CollectorOutputParser
                 stdout = CloseIptablesDump(stdout);
                 warnings.Add($"the remote {command} dump was cut for the collector's output budget: rules after the cut were not evaluated");
             }
-            else if (dump.Reduced)
+
+            if (parts[0] is not ("ip" or "nft"))
             {
-                warnings.Add($"the remote {command} dump was reduced to the rules that can touch IMDS traffic (addresses, owners, rejects, drops, jumps, policies) to fit the collector's output budget");
+                stdout = ExpandSkips(stdout, command.StartsWith("ip6", StringComparison.Ordinal), out int skipped);
+                if (skipped > 0 || dump.Reduced)
+                {
+                    warnings.Add(dump.Get("reduced") == "2"
+                        ? $"the remote {command} dump was reduced to fit the collector's output budget: {skipped.ToString(CultureInfo.InvariantCulture)} rule(s) with an address match that does not contain the IMDS address were left out (approximate: a rule that matches this instance's own address in IMDS answers may be missing)"
+                        : $"the remote {command} dump was reduced to fit the collector's output budget: {skipped.ToString(CultureInfo.InvariantCulture)} rule(s) whose addresses exclude all IMDS traffic were left out (rule positions kept)");
+                }
+            }
+            else if (parts[0] == "nft" && dump.Reduced && !partial)
+            {
+                warnings.Add(dump.Get("reduced") == "2"
+                    ? "the remote nft ruleset was reduced to fit the collector's output budget: rules of tables iptables-save showed, and rules that name no IMDS address, user, reject, drop or jump, were left out"
+                    : "the remote nft ruleset was reduced to fit the collector's output budget: rules of tables iptables-save showed (read from there) were left out");
             }
 
             if (parts[0] == "ip" && partial)
@@ -750,7 +775,8 @@ public static partial class CollectorOutputParser
             FirewallReport report = inspector.Inspect(new FirewallQuery { IncludeForward = true }, CancellationToken.None);
             if (warnings.Count > 0)
             {
-                notes.AddRange(warnings);
+                // An exact reduction loses nothing: only approximate reductions and cuts are gaps in the evidence.
+                notes.AddRange(warnings.Where(w => !w.Contains("(rule positions kept)", StringComparison.Ordinal) && !w.Contains("(read from there)", StringComparison.Ordinal)));
                 report = new FirewallReport(report.Rules, report.Subjects, report.Warnings.Concat(warnings).ToList(), report.Sources);
             }
 
@@ -764,6 +790,48 @@ public static partial class CollectorOutputParser
         {
             return (null, "the firewall could not be read: " + CollectorOutput.Clean(ex.Message));
         }
+    }
+
+    /// <summary>
+    /// Puts back, as rules that match no IMDS packet, the rules the collector left out ("# imds-collector: skip CHAIN N"),
+    /// so the rules that stay keep their positions (#N in findings, as a local run shows them).
+    /// </summary>
+    internal static string ExpandSkips(string text, bool v6, out int skipped)
+    {
+        skipped = 0;
+        const string marker = "# imds-collector: skip ";
+        if (!text.Contains(marker, StringComparison.Ordinal))
+        {
+            return text;
+        }
+
+        string nowhere = v6 ? "-s ::1/128 -d ::1/128" : "-s 255.255.255.254/32 -d 255.255.255.254/32";
+        var sb = new StringBuilder(text.Length * 2);
+        foreach (string line in text.Split('\n'))
+        {
+            if (line.StartsWith(marker, StringComparison.Ordinal))
+            {
+                string[] f = line.Substring(marker.Length).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length == 2 && f[0].Length <= 64 && f[0].All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.')
+                    && int.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 && skipped + n <= 500_000)
+                {
+                    skipped += n;
+                    for (int i = 0; i < n; i++)
+                    {
+                        sb.Append("-A ").Append(f[0]).Append(' ').Append(nowhere).Append('\n');
+                    }
+                }
+
+                continue;
+            }
+
+            if (line.Length > 0)
+            {
+                sb.Append(line).Append('\n');
+            }
+        }
+
+        return sb.ToString();
     }
 
     /// <summary>A dump cut at a line: each open table gets its COMMIT so the rules before the cut are read.</summary>

@@ -7,9 +7,11 @@
 
 imdsc_have() {
     # imdsc_have NAME: true when the program exists in the usual folders or on PATH; its path in imdsc_path.
-    for imdsc_d in /usr/sbin /sbin /usr/bin /bin /usr/local/sbin /usr/local/bin; do
+    # IMDSC_BIN (tests) replaces the folders and PATH: a BusyBox-only system can be tried on any machine.
+    for imdsc_d in ${IMDSC_BIN:-/usr/sbin /sbin /usr/bin /bin /usr/local/sbin /usr/local/bin}; do
         if [ -x "$imdsc_d/$1" ] && [ ! -d "$imdsc_d/$1" ]; then imdsc_path="$imdsc_d/$1"; return 0; fi
     done
+    [ -z "${IMDSC_BIN-}" ] || return 1
     imdsc_path=$(command -v "$1" 2>/dev/null) || return 1
     case $imdsc_path in /*) return 0 ;; esac
     return 1
@@ -131,21 +133,31 @@ imdsc_req() {
             R_BODY=$(printf '%s\n' "$imdsc_o" | sed '/^@@imdsc /d')
         fi
     elif [ -n "$WGET" ]; then
+        # GNU wget: -nv keeps the error messages ("failed: Connection refused."), -S prints the headers to stderr.
+        # BusyBox wget: no PUT (no token), -T timeout, -Y off (no proxy). Its exit code is 1 for every failure.
         imdsc_t0=$(imdsc_now)
-        case $3 in
-            ttl)
-                if [ "$WGET_METHOD" = 1 ]; then
-                    imdsc_o=$("$WGET" -q -S -O - --no-proxy --tries=1 --timeout="$T" --method="$1" --header='X-aws-ec2-metadata-token-ttl-seconds: 21600' "$2" 2>"$W/err")
-                    R_RC=$?
-                else
-                    R_RC='w:put-unsupported'
-                fi ;;
-            token) imdsc_o=$("$WGET" -q -S -O - --no-proxy --tries=1 --timeout="$T" --header="X-aws-ec2-metadata-token: $TOK" "$2" 2>"$W/err"); R_RC=$? ;;
-            *) imdsc_o=$("$WGET" -q -S -O - --tries=1 -T "$T" "$2" 2>"$W/err"); R_RC=$? ;;
-        esac
+        if [ "$WGET_BB" = 1 ]; then
+            # BusyBox 1.35's wget -T crashes (SIGSEGV): the bound comes from timeout(1) when there is one.
+            case $3 in
+                ttl) R_RC='w:put-unsupported' ;;
+                token) imdsc_o=$($BBTIMEOUT "$WGET" -q -S -O - -Y off $BBT --header "X-aws-ec2-metadata-token: $TOK" "$2" 2>"$W/err"); R_RC=$? ;;
+                *) imdsc_o=$($BBTIMEOUT "$WGET" -q -S -O - -Y off $BBT "$2" 2>"$W/err"); R_RC=$? ;;
+            esac
+        else
+            case $3 in
+                ttl)
+                    if [ "$WGET_METHOD" = 1 ]; then
+                        imdsc_o=$("$WGET" -nv -S -O - --no-proxy --tries=1 --timeout="$T" --method="$1" --header='X-aws-ec2-metadata-token-ttl-seconds: 21600' "$2" 2>"$W/err")
+                        R_RC=$?
+                    else
+                        R_RC='w:put-unsupported'
+                    fi ;;
+                token) imdsc_o=$("$WGET" -nv -S -O - --no-proxy --tries=1 --timeout="$T" --header="X-aws-ec2-metadata-token: $TOK" "$2" 2>"$W/err"); R_RC=$? ;;
+                *) imdsc_o=$("$WGET" -nv -S -O - --no-proxy --tries=1 --timeout="$T" "$2" 2>"$W/err"); R_RC=$? ;;
+            esac
+        fi
         imdsc_t1=$(imdsc_now)
-        R_TT=$(( (imdsc_t1 - imdsc_t0) / 1000000 ))
-        R_TT="ms$R_TT"
+        R_TT="ms$(( (imdsc_t1 - imdsc_t0) / 1000000 ))"
         R_CODE=$(sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$W/err" | tail -n 1)
         R_CODE=${R_CODE:-0}
         sed -n 's/^ *\([A-Za-z0-9-]*: .*\)/\1/p' "$W/err" >"$W/hdr"
@@ -382,10 +394,11 @@ imdsc_file() {
         printf '@file %s\n' "$2"
         imdsc_kv lines "$(wc -l <"$2" | tr -d ' ')"
     } >"$W/s$1"
+    # Proxy passwords in the lines are masked here: they never leave the target (scheme://user:****@host).
     if [ -n "$3" ]; then
-        grep -n -i -e "$3" "$2" 2>/dev/null | head -n 200 >"$W/d$1"
+        grep -n -i -e "$3" "$2" 2>/dev/null | head -n 200 | sed 's#\(://[^:/@ \t"]*:\)[^@/ \t"]*@#\1****@#g' >"$W/d$1"
     else
-        grep -n '' "$2" 2>/dev/null | head -n 400 >"$W/d$1"
+        grep -n '' "$2" 2>/dev/null | head -n 400 | sed 's#\(://[^:/@ \t"]*:\)[^@/ \t"]*@#\1****@#g' >"$W/d$1"
     fi
     # A file with nothing about proxies is left out (an EnvironmentFile= target stays: its existence matters).
     if [ ! -s "$W/d$1" ] && [ "${4-}" != keep ]; then rm -f "$W/s$1" "$W/d$1"; fi
@@ -453,73 +466,99 @@ imdsc_processes() {
     rm -f "$W/penv"
 }
 
-# Reduces an iptables-save dump to what can touch IMDS traffic: tables, chains, policies, COMMIT, and rules whose
-# destination may be the IMDS address (no -d, a -d that contains it, a negated -d). imdsc_reduce_ipt V6 <in >out
+# Reduces an iptables-save dump to the rules that can touch IMDS traffic; tables, chains, policies and COMMIT stay.
+# imdsc_reduce_ipt V6 LEVEL <in >out
+#   LEVEL 1 (exact): a rule goes when its addresses exclude every IMDS packet: in OUTPUT (requests leave) a -d that
+#     does not contain IMDS; in INPUT (answers arrive) a -s that does not; elsewhere (both ways) both.
+#   LEVEL 2 (approximate, when 1 is still too big): any rule with a -d or -s that does not contain IMDS goes.
 imdsc_reduce_ipt() {
     if [ -z "$AWK" ]; then
         grep -i '^[*:]\|^COMMIT\|169\.254\.\|fd00:ec2\|owner\|REJECT\|DROP\|-j [A-Za-z0-9_-]*$'
         return
     fi
-    "$AWK" -v v6="$1" '
+    "$AWK" -v v6="$1" -v level="$2" '
     function ip2n(s,   a) { split(s, a, "."); return ((a[1] * 256 + a[2]) * 256 + a[3]) * 256 + a[4] }
     function covers(spec,   p, addr, len, span) {
+        p = index(spec, "/")
+        if (p == 0) { addr = spec; len = (v6 == 1) ? 128 : 32 } else { addr = substr(spec, 1, p - 1); len = substr(spec, p + 1) + 0 }
         if (v6 == 1) {
-            if (spec ~ /^::\/0$/ || spec ~ /^fd00:ec2/ || spec ~ /^f[cd]/ || spec ~ /^fd00::\//) return 1
+            addr = tolower(addr)
+            if (len == 0) return 1
+            if (addr ~ /^fd00:ec2:/ || addr ~ /^fd00:ec2::/) return 1
+            if (len <= 16 && addr ~ /^fd00:/) return 1
+            if (len <= 8 && addr ~ /^f[cd]/) return 1
+            if (len <= 7 && addr ~ /^f/) return 1
+            if (addr !~ /^[0-9a-f:]+$/) return 1
             return 0
         }
-        p = index(spec, "/")
-        if (p == 0) { addr = spec; len = 32 } else { addr = substr(spec, 1, p - 1); len = substr(spec, p + 1) + 0 }
         if (addr !~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/) return 1
         if (len <= 0) return 1
         span = 2 ^ (32 - len)
         return int(ip2n(addr) / span) == int(ip2n(target) / span)
     }
-    BEGIN { target = "169.254.169.254" }
-    /^-A / {
-        keep = 1
-        n = split($0, f, " ")
+    # 1: the rule has this option and none of its values contains IMDS (a negated match never excludes).
+    function excludes(opt1, opt2, opt3,   i, j, m, specs, any) {
         for (i = 1; i < n; i++) {
-            if (f[i] == "-d" || f[i] == "--destination" || f[i] == "--dst") {
-                neg = (i > 1 && f[i - 1] == "!")
-                if (!neg) {
-                    m = split(f[i + 1], specs, ",")
-                    any = 0
-                    for (j = 1; j <= m; j++) if (covers(specs[j])) any = 1
-                    if (!any) keep = 0
-                }
+            if (f[i] == opt1 || f[i] == opt2 || f[i] == opt3) {
+                if (i > 1 && f[i - 1] == "!") return 0
+                m = split(f[i + 1], specs, ",")
+                any = 0
+                for (j = 1; j <= m; j++) if (covers(specs[j])) any = 1
+                return any ? 0 : 1
             }
         }
-        if (keep) print
+        return 0
+    }
+    # Left-out rules are counted per run: "# imds-collector: skip CHAIN N" keeps the positions of the rules that stay.
+    function flush() { if (pend > 0) printf "# imds-collector: skip %s %d\n", pchain, pend; pend = 0 }
+    BEGIN { target = "169.254.169.254"; pend = 0 }
+    /^(\[[0-9]+:[0-9]+\] )?-A / {
+        n = split($0, f, " ")
+        chain = (f[1] == "-A") ? f[2] : f[3]
+        nd = excludes("-d", "--destination", "--dst")
+        ns = excludes("-s", "--source", "--src")
+        if (level >= 2) gone = (nd || ns)
+        else if (chain == "OUTPUT") gone = nd
+        else if (chain == "INPUT") gone = ns
+        else gone = (nd && ns)
+        if (gone) {
+            if (pend > 0 && pchain != chain) flush()
+            pchain = chain; pend++
+            next
+        }
+        flush()
+        print
         next
     }
-    { print }'
+    { flush(); print }
+    END { flush() }'
 }
 
 # Tags each element of `nft -j list ruleset` and prints one per line: "KIND FAMILY TABLE<TAB>json". imdsc_split_nft <in >out
+# Top-level elements are the objects whose first key is followed by {"family" (nested objects never are); one gsub
+# puts each on its own line (linear: a ruleset of 4,500 rules is 1.6 MB of JSON on one line).
 imdsc_split_nft() {
+    "$AWK" 'BEGIN { ORS = "" } { print } END { print "\n" }' |
+    "$AWK" '{ gsub(/\}[ \t]*,[ \t]*\{"(table|chain|rule|set|map|flowtable|counter|quota|limit|secmark|synproxy|ct helper|ct timeout|ct expectation|element)"[ \t]*:[ \t]*\{"family"/, "}\n&"); print }' |
     "$AWK" '
-    { buf = buf $0 }
-    END {
-        s = buf
-        sub(/^[ \t]*\{[ \t]*"nftables"[ \t]*:[ \t]*\[[ \t]*/, "", s)
-        sub(/\][ \t]*\}[ \t]*$/, "", s)
-        out = ""
-        while (match(s, /\}[ \t]*,[ \t]*\{"(table|chain|rule|set|map|flowtable|counter|quota|limit|secmark|synproxy|ct helper|ct timeout|ct expectation|element)"[ \t]*:[ \t]*\{"family"/)) {
-            emit(substr(s, 1, RSTART))
-            s = substr(s, RSTART + 1)
-            sub(/^[ \t]*,[ \t]*/, "", s)
-        }
-        if (length(s) > 0) emit(s)
-    }
-    function emit(e,   kind, fam, tab) {
+    NR == 1 { sub(/^[ \t]*\{[ \t]*"nftables"[ \t]*:[ \t]*\[[ \t]*/, "") }
+    {
+        e = $0
+        sub(/^\}[ \t]*,[ \t]*/, "", e)
+        sub(/[ \t]*$/, "", e)
+        if (e ~ /\][ \t]*\}$/ && e !~ /^\{"[a-z ]*"[ \t]*:[ \t]*\{"family"/ && e !~ /^\{"metainfo"/) next
+        if (length(e) == 0) next
         kind = e; sub(/^\{"/, "", kind); sub(/".*/, "", kind)
         fam = "-"; if (match(e, /"family"[ \t]*:[ \t]*"[a-z0-9]*"/)) { fam = substr(e, RSTART, RLENGTH); sub(/.*:[ \t]*"/, "", fam); sub(/"$/, "", fam) }
         tab = "-"
-        if (kind == "table") { if (match(e, /"name"[ \t]*:[ \t]*"[^"]*"/)) { tab = substr(e, RSTART, RLENGTH) } }
-        else if (match(e, /"table"[ \t]*:[ \t]*"[^"]*"/)) { tab = substr(e, RSTART, RLENGTH) }
+        if (kind == "table") { if (match(e, /"name"[ \t]*:[ \t]*"[^"]*"/)) tab = substr(e, RSTART, RLENGTH) }
+        else if (match(e, /"table"[ \t]*:[ \t]*"[^"]*"/)) tab = substr(e, RSTART, RLENGTH)
         if (tab != "-") { sub(/^[^:]*:[ \t]*"/, "", tab); sub(/"$/, "", tab) }
         printf "%s %s %s\t%s\n", kind, fam, tab, e
-    }'
+    }' | "$AWK" '
+    # The last element still carries the closing "]}" of the document: take it off.
+    { lines[NR] = $0 }
+    END { if (NR > 0) sub(/\][ \t]*\}[ \t]*$/, "", lines[NR]); for (i = 1; i <= NR; i++) print lines[i] }'
 }
 
 imdsc_size() {
@@ -548,27 +587,29 @@ imdsc_emit() {
     fi
     if [ "$imdsc_bs" -gt 0 ] && [ -n "$imdsc_kind" ] && [ "$imdsc_kind" != none ]; then
         # Reduce the payload to what can touch IMDS traffic.
-        case $imdsc_kind in
-            ipt4) imdsc_reduce_ipt 0 <"$imdsc_body" >"$imdsc_body.r" ;;
-            ipt6) imdsc_reduce_ipt 1 <"$imdsc_body" >"$imdsc_body.r" ;;
-            nft) imdsc_reduce_nft <"$imdsc_body" >"$imdsc_body.r" ;;
-            *) cp "$imdsc_body" "$imdsc_body.r" ;;
-        esac
-        imdsc_payload <"$imdsc_body.r" >"$imdsc_body.p"
-        imdsc_bs=$(imdsc_size "$imdsc_body.p")
-        if [ $((imdsc_hs + imdsc_bs + 60)) -le "$imdsc_room" ]; then
-            cat "$imdsc_head"
-            printf 'reduced=%s\n' "$imdsc_kind"
-            cat "$imdsc_body.p"
-            printf '%s\n' "$imdsc_endline"
-            LEFT=$((LEFT - imdsc_hs - imdsc_bs - 20))
-            return 0
-        fi
+        for imdsc_level in 1 2; do
+            case $imdsc_kind in
+                ipt4) imdsc_reduce_ipt 0 $imdsc_level <"$imdsc_body" >"$imdsc_body.r" ;;
+                ipt6) imdsc_reduce_ipt 1 $imdsc_level <"$imdsc_body" >"$imdsc_body.r" ;;
+                nft) imdsc_reduce_nft $imdsc_level <"$imdsc_body" >"$imdsc_body.r" ;;
+                *) cp "$imdsc_body" "$imdsc_body.r" ;;
+            esac
+            imdsc_payload <"$imdsc_body.r" >"$imdsc_body.p"
+            imdsc_bs=$(imdsc_size "$imdsc_body.p")
+            if [ $((imdsc_hs + imdsc_bs + 60)) -le "$imdsc_room" ]; then
+                cat "$imdsc_head"
+                [ "$imdsc_kind" = lines ] || printf 'reduced=%s\n' "$imdsc_level"
+                cat "$imdsc_body.p"
+                printf '%s\n' "$imdsc_endline"
+                LEFT=$((LEFT - imdsc_hs - imdsc_bs - 20))
+                return 0
+            fi
+            [ "$imdsc_kind" = lines ] && break
+        done
         # Still too big: cut at a line boundary; the parser closes the dump and notes it.
         imdsc_keep=$((imdsc_room - imdsc_hs - 80))
         if [ "$imdsc_keep" -gt 200 ]; then
             cat "$imdsc_head"
-            printf 'reduced=%s\n' "$imdsc_kind"
             printf 'truncated=%s\n' "$imdsc_bs"
             head -c "$imdsc_keep" "$imdsc_body.p" | sed '$d'
             printf '%s\n' "$imdsc_endline"
@@ -601,13 +642,13 @@ imdsc_reduce_nft() {
         case $imdsc_x in 31 | 33) imdsc_fam=ip ;; *) imdsc_fam=ip6 ;; esac
         sed -n "s/^\*\([a-z]*\).*/$imdsc_fam \1/p" "$W/d$imdsc_x" >>"$W/ipttables"
     done
-    "$AWK" -v tables="$W/ipttables" '
+    "$AWK" -v tables="$W/ipttables" -v level="$1" '
     BEGIN { while ((getline l < tables) > 0) shown[l] = 1 }
     {
         tab = $0; sub(/\t.*/, "", tab); split(tab, k, " ")
         json = $0; sub(/^[^\t]*\t/, "", json)
         if (k[1] == "rule" && ((k[2] " " k[3]) in shown)) next
-        if (k[1] == "rule" && json !~ /169\.254\.|fd00:ec2|"skuid"|"skgid"|"reject"|"drop"|"jump"|"goto"|"dnat"|"redirect"/) next
+        if (level >= 2 && k[1] == "rule" && json !~ /169\.254\.|fd00:ec2|"skuid"|"skgid"|"reject"|"drop"|"jump"|"goto"|"dnat"|"redirect"|"policy"/) next
         print json
     }' <"$W/nftsplit" | {
         printf '{"nftables": ['
@@ -634,11 +675,18 @@ imdsc_main() {
     fi
     trap 'rm -rf "$W"' EXIT
     trap 'rm -rf "$W"; exit 130' INT TERM HUP
-    CURL='' WGET='' WGET_METHOD=0 ETHTOOL='' AWK='' TOK='' KEEPBODY=0 P_CONNECTED=0 P_PUTOK=0 P_V1OK=0
-    imdsc_have curl && CURL=$imdsc_path
+    CURL='' WGET='' WGET_METHOD=0 WGET_BB=0 BBTIMEOUT='' BBT='' ETHTOOL='' AWK='' TOK='' KEEPBODY=0 P_CONNECTED=0 P_PUTOK=0 P_V1OK=0
+    # IMDSC_NO_CURL=1 (tests) takes the wget path where curl exists.
+    [ "${IMDSC_NO_CURL-}" = 1 ] || { imdsc_have curl && CURL=$imdsc_path; }
     if [ -z "$CURL" ] && imdsc_have wget; then
         WGET=$imdsc_path
         "$WGET" --help 2>&1 | grep -q -- '--method' && WGET_METHOD=1
+        "$WGET" --help 2>&1 | grep -q 'BusyBox' && WGET_BB=1
+        # Whole seconds, at least 1, for timeout(1).
+        imdsc_ti=${T%%.*}
+        case $T in *.*) imdsc_ti=$(( ${imdsc_ti:-0} + 1 )) ;; esac
+        [ "${imdsc_ti:-0}" -ge 1 ] || imdsc_ti=1
+        if imdsc_have timeout; then BBTIMEOUT="$imdsc_path $imdsc_ti"; BBT=''; else BBTIMEOUT=''; BBT="-T $imdsc_ti"; fi
     fi
     imdsc_have ethtool && ETHTOOL=$imdsc_path
     imdsc_have awk && AWK=$imdsc_path
@@ -650,8 +698,9 @@ imdsc_main() {
         imdsc_kv user "$(id -un 2>/dev/null)"
         imdsc_kv home "${HOME-}"
         imdsc_kv client "${CURL:-${WGET:-none}}"
-        [ -n "$CURL" ] && imdsc_kv curlversion "$("$CURL" --version 2>/dev/null | head -n 1)"
+        [ -n "$CURL" ] && imdsc_kv curlversion "$("$CURL" --version 2>/dev/null | head -n 1 | cut -d' ' -f1-2)"
         [ -n "$WGET" ] && imdsc_kv wgetmethod "$WGET_METHOD"
+        [ -n "$WGET" ] && imdsc_kv wgetbusybox "$WGET_BB"
         imdsc_kv ethtool "${ETHTOOL:-none}"
         imdsc_kv awk "${AWK:-none}"
         imdsc_kv timeout "$T"
@@ -685,7 +734,8 @@ imdsc_main() {
     LEFT=$((IMDSC_BUDGET - 120))
     printf 'IMDSCOLLECT/1 budget=%s\n' "$IMDSC_BUDGET"
     LEFT=$((LEFT - 40))
-    for imdsc_s in 01 10 12 14 15 20 22 24 26 30 31 32 33 34 36 37 35 39 40 $(cd "$W" && ls s5* 2>/dev/null | sed 's/^s//' | sort -n) 60 38 $(cd "$W" && ls s7* 2>/dev/null | sed 's/^s//' | sort -n); do
+    # The probe first: with the smallest budget it is what must arrive.
+    for imdsc_s in 01 14 20 22 10 12 24 15 26 30 31 32 33 34 36 37 35 39 40 $(cd "$W" && ls s5* 2>/dev/null | sed 's/^s//' | sort -n) 60 38 $(cd "$W" && ls s7* 2>/dev/null | sed 's/^s//' | sort -n); do
         imdsc_kind=none
         case $imdsc_s in 31 | 33) imdsc_kind=ipt4 ;; 32 | 34) imdsc_kind=ipt6 ;; 35) imdsc_kind=nft ;; 5* | 7*) imdsc_kind=lines ;; esac
         imdsc_emit "$W/s$imdsc_s" "$W/d$imdsc_s" "$imdsc_kind"

@@ -84,7 +84,9 @@ public sealed partial class InvokeImdsDiagnosisCommand
             }
         }
 
-        int? port = MyInvocation.BoundParameters.ContainsKey(nameof(Port)) ? Port : null;
+        // 0 is "not given" (ValidateRange keeps users from passing it). BoundParameters would not do: PowerShell
+        // resets a pipeline-bound Port to its default between records but leaves its name in BoundParameters.
+        int? port = Port == 0 ? null : Port;
         foreach (string host in HostName)
         {
             try
@@ -159,6 +161,11 @@ public sealed partial class InvokeImdsDiagnosisCommand
         {
             ThrowTerminatingError(ex, ErrorIds.SshClientNotFound, ErrorCategory.NotInstalled, "ssh");
             throw;
+        }
+
+        if (Region is not null || ProfileName is not null || EndpointUrl is not null)
+        {
+            WriteWarning("-Region, -ProfileName and -EndpointUrl are not used over SSH: the EC2 API is not asked, and the MetadataOptions check is skipped. Run Get-ImdsMetadataOption -InstanceId with the instance IDs the findings show.");
         }
 
         string seconds(TimeSpan t) => t.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture);

@@ -112,6 +112,15 @@ public sealed class SshCmdletTests : IDisposable
                 new Dictionary<string, string?> { ["PATH"] = bin }, TimeSpan.FromSeconds(90));
             Assert.Equal(3, bad.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Count(l => l.StartsWith("SshInvalidHostName", StringComparison.Ordinal)));
             Assert.False(File.Exists(log), "ssh was started: " + (File.Exists(log) ? File.ReadAllText(log) : string.Empty));
+
+            // Piped records each bring their own UserName and Port; a record without them gets none (no leftovers from the previous record).
+            var piped = Cli.Run(new[] { "@([pscustomobject]@{ HostName = 'h1'; UserName = 'ec2-user'; Port = 2201 }, [pscustomobject]@{ HostName = 'h2' }, [pscustomobject]@{ HostName = 'h3'; Port = 2203 }) | Invoke-ImdsDiagnosis -ThrottleLimit 1 -Region eu-west-1 | ForEach-Object Target" },
+                new Dictionary<string, string?> { ["PATH"] = bin }, TimeSpan.FromSeconds(90));
+            Assert.True(piped.ExitCode == 0, piped.ToString());
+            Assert.Contains("-Region, -ProfileName and -EndpointUrl are not used over SSH", piped.Combined, StringComparison.Ordinal);
+            Assert.Equal(new[] { "h1", "h2", "h3" }, piped.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToArray());
+            var started = File.ReadAllLines(log).Select(l => l[l.IndexOf("-- ", StringComparison.Ordinal)..] + " " + string.Join(' ', l.Split(' ').Where(a => a is "-p" or "-l" || a.StartsWith("22", StringComparison.Ordinal) || a == "ec2-user"))).ToArray();
+            Assert.Equal(new[] { "-- h1 sh -s -p 2201 -l ec2-user", "-- h2 sh -s ", "-- h3 sh -s -p 2203" }, started);
         }
         finally
         {

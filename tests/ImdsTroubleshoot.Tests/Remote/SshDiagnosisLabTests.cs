@@ -172,8 +172,13 @@ public sealed class SshDiagnosisLabTests
         using var ps = new PsSession();
         foreach (string host in new[] { lab.Link.InstanceIPv4, lab.Link.InstanceIPv6 })
         {
+            var sw = Stopwatch.StartNew();
             var run = Remote(ps, lab, host);
-            var remote = AssertSameAsLocal(local, Direct(lab.Net.InstanceNs, host, 0, null), Findings(run), host);
+            _output.WriteLine($"{host}: Invoke-ImdsDiagnosis over SSH took {sw.Elapsed.TotalSeconds:0.00} s");
+            sw.Restart();
+            var direct = Direct(lab.Net.InstanceNs, host, 0, null);
+            _output.WriteLine($"the collector straight in the namespace took {sw.Elapsed.TotalSeconds:0.00} s (parsed and analyzed)");
+            var remote = AssertSameAsLocal(local, direct, Findings(run), host);
             Assert.True(Of(remote, "Proxy").Status == "Pass" || Of(remote, "Proxy").Outcome == "ProxyCatchesImdsElsewhere", Of(remote, "Proxy").ToString());
             Assert.All(new[] { "Endpoint", "Token", "HopLimit", "Firewall", "Throttling" }, c => Assert.Equal("Pass", Of(remote, c).Status));
             Assert.Equal("TokensRequired", Of(remote, "ImdsV1").Outcome);

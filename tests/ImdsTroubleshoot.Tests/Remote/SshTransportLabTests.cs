@@ -134,6 +134,17 @@ public sealed class SshTransportLabTests
     }
 
     [LabFact]
+    public void An_address_on_the_labs_link_that_nobody_holds_is_HostUnreachable()
+    {
+        using var lab = new Lab();
+        // On-link in the host link's /64, no neighbour answers: the kernel says "No route to host" once neighbour discovery gives up.
+        string nobody = lab.Link.InstanceIPv6[..^1] + "9";
+        var result = Diagnose(lab.Target(host: nobody), lab.Options(connectSec: 10), "echo never");
+        Assert.Equal(SshFailureKind.HostUnreachable, result.Failure?.Kind);
+        Assert.Contains("No route to host", result.Failure!.Detail, StringComparison.Ordinal);
+    }
+
+    [LabFact]
     public void A_port_the_lab_drops_is_ConnectTimeout_within_the_connect_bound()
     {
         using var lab = new Lab();
