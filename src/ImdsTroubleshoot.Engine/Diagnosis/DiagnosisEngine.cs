@@ -21,6 +21,9 @@ public static class DiagnosisEngine
 {
     private const string NoProxyValue = "169.254.169.254,fd00:ec2::254,[fd00:ec2::254]";
 
+    /// <summary>What a remote finding's Fix starts with when the fix must be run on that machine.</summary>
+    public static string RemoteFixPrefix(string target) => $"On {target} (with the module, or the shell command): ";
+
     public static IReadOnlyList<ImdsFinding> Analyze(DiagnosisInput input)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -91,12 +94,24 @@ public static class DiagnosisEngine
                 InstanceId = _in.InstanceId,
                 Region = _in.Region,
                 Cause = cause,
-                Fix = fix,
+                Fix = RemoteFix(fix, related),
                 ShellFix = shellFix,
                 Evidence = evidence?.ToArray() ?? Array.Empty<string>(),
-                Related = related?.ToArray() ?? Array.Empty<object>(),
+                Related = LocalRelated(related),
                 SkipReason = skipReason,
             };
+
+        // A remote machine's rules and proxy settings must not pipe into the fixing cmdlets, which act on this
+        // machine; only what the EC2 API changes for the named instance (its metadata options) stays.
+        private object[] LocalRelated(IEnumerable<object>? related) =>
+            related is null ? Array.Empty<object>()
+            : _in.IsRemote ? related.Where(r => r is ImdsMetadataOption).ToArray()
+            : related.ToArray();
+
+        private string? RemoteFix(string? fix, IEnumerable<object>? related) =>
+            fix is not null && _in.IsRemote && related is not null && related.Any(r => r is not ImdsMetadataOption)
+                ? RemoteFixPrefix(_in.Target) + fix
+                : fix;
 
         private ImdsFinding Skipped(DiagnosisCheck check, string reason, IEnumerable<string>? evidence = null) =>
             F(check, FindingStatus.Skipped, "NotChecked", "Not checked: " + reason, evidence: evidence, skipReason: reason);

@@ -18,6 +18,12 @@ public sealed record DiagnosisInput
 {
     public string Target { get; init; } = "localhost";
 
+    /// <summary>
+    /// Gathered on another machine (SSM, SSH). Its firewall rules and proxy settings describe that machine, so they
+    /// never go into a finding's Related: piped into Remove-ImdsFirewallRule or Repair-ImdsProxy they would act here.
+    /// </summary>
+    public bool IsRemote { get; init; }
+
     /// <summary>This instance's ID (from IMDS, or given), when known.</summary>
     public string? InstanceId { get; init; }
 

@@ -42,6 +42,7 @@ public static partial class CollectorOutputParser
             return new DiagnosisInput
             {
                 Target = name,
+                IsRemote = true,
                 FirewallUnavailable = "the collector's output could not be read",
                 ProxyUnavailable = "the collector's output could not be read",
                 MetadataOptionsUnavailable = "the EC2 API was not asked",
@@ -111,6 +112,7 @@ public static partial class CollectorOutputParser
             return new DiagnosisInput
             {
                 Target = target,
+                IsRemote = true,
                 FirewallUnavailable = "the collector's output could not be read",
                 ProxyUnavailable = "the collector's output could not be read",
                 MetadataOptionsUnavailable = "the EC2 API was not asked",
@@ -310,6 +312,7 @@ public static partial class CollectorOutputParser
         return new DiagnosisInput
         {
             Target = target,
+            IsRemote = true,
             InstanceId = instanceId,
             Region = region,
             Platform = platform,

@@ -28,7 +28,7 @@ public sealed class SsmLabTests
         using var doc = JsonDocument.Parse(r.Stdout);
         return doc.RootElement.EnumerateArray().Select(e => new Finding(
             e.GetProperty("Target").GetString()!, e.GetProperty("Check").GetString()!, e.GetProperty("Status").GetString()!, e.GetProperty("Outcome").GetString()!,
-            e.GetProperty("Detail").GetString()!, e.GetProperty("Cause").GetString(), e.GetProperty("Fix").GetString(), e.GetProperty("ShellFix").GetString(),
+            e.GetProperty("Detail").GetString()!, e.GetProperty("Cause").GetString(), RemoteFix.Strip(e.GetProperty("Target").GetString(), e.GetProperty("Fix").GetString()), e.GetProperty("ShellFix").GetString(),
             e.GetProperty("InstanceId").GetString(), string.Join(" | ", e.GetProperty("Evidence").EnumerateArray().Select(x => x.GetString())))).ToList();
     }
 

@@ -45,7 +45,7 @@ public sealed class CollectorLabTests
         using var doc = JsonDocument.Parse(r.Stdout);
         return doc.RootElement.EnumerateArray().Select(e => new Finding(
             e.GetProperty("Check").GetString()!, e.GetProperty("Status").GetString()!, e.GetProperty("Outcome").GetString()!, e.GetProperty("Detail").GetString()!,
-            e.GetProperty("Cause").GetString(), e.GetProperty("Fix").GetString(), e.GetProperty("ShellFix").GetString(), e.GetProperty("InstanceId").GetString(),
+            e.GetProperty("Cause").GetString(), RemoteFix.Strip(e.GetProperty("Target").GetString(), e.GetProperty("Fix").GetString()), e.GetProperty("ShellFix").GetString(), e.GetProperty("InstanceId").GetString(),
             e.GetProperty("Evidence").EnumerateArray().Select(x => x.GetString()!).ToArray())).ToList();
     }
 
@@ -58,7 +58,7 @@ public sealed class CollectorLabTests
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.True(r.Stdout.Length <= budget, $"{r.Stdout.Length} characters for a budget of {budget}");
         DiagnosisInput input = CollectorOutputParser.Parse(r.Stdout, "localhost");
-        var findings = DiagnosisEngine.Analyze(input).Select(f => new Finding(f.Check.ToString(), f.Status.ToString(), f.Outcome, f.Detail, f.Cause, f.Fix, f.ShellFix, f.InstanceId, f.Evidence.ToArray())).ToList();
+        var findings = DiagnosisEngine.Analyze(input).Select(f => new Finding(f.Check.ToString(), f.Status.ToString(), f.Outcome, f.Detail, f.Cause, RemoteFix.Strip(f.Target, f.Fix), f.ShellFix, f.InstanceId, f.Evidence.ToArray())).ToList();
         return (findings, r.Stdout, sw.Elapsed, input);
     }
 
@@ -181,6 +181,16 @@ public sealed class CollectorLabTests
         Assert.Equal(("Fail", "ConnectionRefused"), (Of(c, "Endpoint").Status, Of(c, "Endpoint").Outcome));
         Assert.Equal("FirewallBlocksImds", Of(c, "Firewall").Outcome);
         Assert.StartsWith("iptables-nft -t filter -D OUTPUT -d 169.254.169.254/32 -p tcp -j REJECT", Of(c, "Firewall").ShellFix, StringComparison.Ordinal);
+
+        // The remote machine's rule never pipes into Remove-ImdsFirewallRule here (it would act on this machine's
+        // firewall); the fix says where to run it. The same evidence analyzed as local carries the rule.
+        ImdsFinding remote = DiagnosisEngine.Analyze(c.Input).Single(f => f.Check == DiagnosisCheck.Firewall);
+        ImdsFinding asLocal = DiagnosisEngine.Analyze(c.Input with { IsRemote = false }).Single(f => f.Check == DiagnosisCheck.Firewall);
+        Assert.True(c.Input.IsRemote);
+        Assert.Empty(remote.Related);
+        Assert.StartsWith(DiagnosisEngine.RemoteFixPrefix(remote.Target), remote.Fix, StringComparison.Ordinal);
+        Assert.Contains(asLocal.Related, r => r is ImdsTroubleshoot.Engine.Firewall.FirewallRule);
+        Assert.Equal(asLocal.Fix, RemoteFix.Strip(remote.Target, remote.Fix));
     }
 
     [LabFact]

@@ -69,7 +69,7 @@ public sealed class SshDiagnosisLabTests
         }
     }
 
-    private static Finding From(ImdsFinding f) => new(f.Target, f.Check.ToString(), f.Status.ToString(), f.Outcome, f.Detail, f.Cause, f.Fix, f.ShellFix, f.InstanceId, f.Evidence.ToArray());
+    private static Finding From(ImdsFinding f) => new(f.Target, f.Check.ToString(), f.Status.ToString(), f.Outcome, f.Detail, f.Cause, RemoteFix.Strip(f.Target, f.Fix), f.ShellFix, f.InstanceId, f.Evidence.ToArray());
 
     /// <summary>The cmdlet over SSH, in a real runspace with the staged module.</summary>
     private static PsResult Remote(PsSession ps, Lab lab, string host, string user = "root", string extra = "", string? key = null, string? knownHosts = null) =>
@@ -85,7 +85,7 @@ public sealed class SshDiagnosisLabTests
         using var doc = JsonDocument.Parse(r.Stdout);
         return doc.RootElement.EnumerateArray().Select(e => new Finding(
             e.GetProperty("Target").GetString()!, e.GetProperty("Check").GetString()!, e.GetProperty("Status").GetString()!, e.GetProperty("Outcome").GetString()!, e.GetProperty("Detail").GetString()!,
-            e.GetProperty("Cause").GetString(), e.GetProperty("Fix").GetString(), e.GetProperty("ShellFix").GetString(), e.GetProperty("InstanceId").GetString(),
+            e.GetProperty("Cause").GetString(), RemoteFix.Strip(e.GetProperty("Target").GetString(), e.GetProperty("Fix").GetString()), e.GetProperty("ShellFix").GetString(), e.GetProperty("InstanceId").GetString(),
             e.GetProperty("Evidence").EnumerateArray().Select(x => x.GetString()!).ToArray())).ToList();
     }
 

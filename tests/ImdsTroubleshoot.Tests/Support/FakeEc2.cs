@@ -115,13 +115,12 @@ public sealed class FakeEc2 : IDisposable
         "metadata-options.http-protocol-ipv4", "metadata-options.http-protocol-ipv6", "metadata-options.instance-metadata-tags", "metadata-options.state",
     };
 
-    private HttpListener _listener = new();
+    private readonly LoopbackHttpServer _server;
     private readonly object _lock = new();
     private readonly Dictionary<string, FakeInstance> _instances = new(StringComparer.Ordinal);
     private readonly List<FakeInstance> _ordered = new();
     private readonly ConcurrentQueue<FakeEc2Request> _requests = new();
     private readonly ConcurrentDictionary<string, int> _calls = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource _stop = new();
     private readonly Dictionary<string, FakeBucket> _buckets = new(StringComparer.Ordinal);
     private int _reservations;
     private int _throttleNext;
@@ -129,25 +128,8 @@ public sealed class FakeEc2 : IDisposable
 
     public FakeEc2()
     {
-        for (int attempt = 0; ; attempt++)
-        {
-            int port = FreePort();
-            _listener.Prefixes.Clear();
-            _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-            try
-            {
-                _listener.Start();
-                Url = new Uri($"http://127.0.0.1:{port}/");
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-                // Another listener took the port between FreePort and Start; a failed Start disposes the listener.
-                _listener = new HttpListener();
-            }
-        }
-
-        _ = Task.Run(AcceptLoopAsync);
+        _server = new LoopbackHttpServer(HandleAsync);
+        Url = _server.Url;
     }
 
     public Uri Url { get; }
@@ -279,37 +261,6 @@ public sealed class FakeEc2 : IDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested || !_listener.IsListening)
-            {
-                return;
-            }
-            catch (HttpListenerException)
-            {
-                continue;
-            }
-
-            _ = Task.Run(() => HandleAsync(context));
-        }
-    }
-
     private async Task HandleAsync(HttpListenerContext context)
     {
         try
@@ -349,7 +300,7 @@ public sealed class FakeEc2 : IDisposable
             await context.Response.OutputStream.WriteAsync(bytes).ConfigureAwait(false);
             context.Response.Close();
         }
-        catch (Exception) when (_stop.IsCancellationRequested)
+        catch (Exception) when (_server.IsStopping)
         {
         }
         catch (HttpListenerException)
@@ -651,7 +602,7 @@ public sealed class FakeEc2 : IDisposable
         {
             try
             {
-                await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
+                await Task.Delay(delay, _server.Stopping).ConfigureAwait(false);
                 Settle();
             }
             catch (OperationCanceledException)
@@ -796,22 +747,7 @@ public sealed class FakeEc2 : IDisposable
 
     public void Dispose()
     {
-        _stop.Cancel();
-        try
-        {
-            _listener.Stop();
-            _listener.Close();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        catch (HttpListenerException)
-        {
-            // The managed HttpListener can trip over another listener that took the same port number meanwhile
-            // while removing its prefix; the listener is closed either way.
-        }
-
-        _stop.Dispose();
+        _server.Dispose();
     }
 
     /// <summary>A token bucket of its own, so that the fake does not share code with what it tests.</summary>

@@ -86,7 +86,7 @@ public sealed class FakeSsm : IDisposable
 {
     public const string RunShellScript = "AWS-RunShellScript";
 
-    private HttpListener _listener = new();
+    private readonly LoopbackHttpServer _server;
     private readonly object _lock = new();
     private readonly Dictionary<string, FakeSsmTarget> _targets = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CommandState> _commands = new(StringComparer.Ordinal);
@@ -95,29 +95,12 @@ public sealed class FakeSsm : IDisposable
     private readonly ConcurrentDictionary<string, int> _counts = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _throttleEvery = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _throttleNext = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource _stop = new();
     private int _throttled;
 
     public FakeSsm()
     {
-        for (int attempt = 0; ; attempt++)
-        {
-            int port = FreePort();
-            _listener.Prefixes.Clear();
-            _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-            try
-            {
-                _listener.Start();
-                Url = new Uri($"http://127.0.0.1:{port}/");
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-                _listener = new HttpListener();
-            }
-        }
-
-        _ = Task.Run(AcceptLoopAsync);
+        _server = new LoopbackHttpServer(HandleAsync);
+        Url = _server.Url;
     }
 
     public Uri Url { get; }
@@ -198,37 +181,6 @@ public sealed class FakeSsm : IDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested || !_listener.IsListening)
-            {
-                return;
-            }
-            catch (HttpListenerException)
-            {
-                continue;
-            }
-
-            _ = Task.Run(() => HandleAsync(context));
-        }
-    }
-
     private readonly record struct Answer(int Status, string Body, string? ErrorCode, IReadOnlyList<string>? InstanceIds = null, string? CommandId = null);
 
     private async Task HandleAsync(HttpListenerContext context)
@@ -269,7 +221,7 @@ public sealed class FakeSsm : IDisposable
             await context.Response.OutputStream.WriteAsync(bytes).ConfigureAwait(false);
             context.Response.Close();
         }
-        catch (Exception) when (_stop.IsCancellationRequested)
+        catch (Exception) when (_server.IsStopping)
         {
         }
         catch (HttpListenerException)
@@ -526,19 +478,7 @@ public sealed class FakeSsm : IDisposable
 
     public void Dispose()
     {
-        _stop.Cancel();
-        try
-        {
-            _listener.Stop();
-            _listener.Close();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        catch (HttpListenerException)
-        {
-        }
-
+        _server.Dispose();
         Task[] labs;
         lock (_lock)
         {
@@ -547,7 +487,6 @@ public sealed class FakeSsm : IDisposable
 
         // Lab scripts are bounded by LabTimeout; wait for them so that no process outlives the test's namespace.
         Task.WaitAll(labs, LabTimeout + TimeSpan.FromSeconds(10));
-        _stop.Dispose();
     }
 
     private sealed class CommandState
