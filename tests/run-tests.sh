@@ -23,6 +23,8 @@ done
 # (curl, and the AWS CLI v2 whose botocore reads IMDS), ping to move interface counters, sshd for remote runs,
 # a C compiler with the kernel headers to check the ethtool ioctl layouts the ENA reader hard-codes.
 packages=(iproute2 procps util-linux iptables nftables ethtool tinyproxy awscli curl iputils-ping openssh-server openssh-client gcc libc6-dev)
+# BusyBox: the remote collector is checked on a BusyBox-only system (sh, wget, awk ...) as on minimal images.
+packages+=(busybox)
 if [ "$install" = 1 ]; then
   missing=()
   for p in "${packages[@]}"; do

@@ -18,12 +18,20 @@ imdsc_have() {
 }
 
 imdsc_one() {
-    # One line, no control characters, at most 400 characters.
-    printf '%s' "$1" | tr -c '[:print:]' ' ' | cut -c1-400
+    # One line, no control characters, at most 400 characters (no process is started for the usual short, clean value).
+    if [ "${#1}" -le 400 ]; then
+        case $1 in
+            *[![:print:]]*) ;;
+            *) printf '%s' "$1"; return 0 ;;
+        esac
+    fi
+    printf '%s' "$(printf '%s' "$1" | tr -c '[:print:]' ' ' | cut -c1-400)"
 }
 
 imdsc_kv() {
-    printf '%s=%s\n' "$1" "$(imdsc_one "$2")"
+    printf '%s=' "$1"
+    imdsc_one "$2"
+    printf '\n'
 }
 
 imdsc_mask() {

@@ -246,4 +246,45 @@ public sealed class CollectorTests
             }
         }
     }
+
+    private static string EnaOutput(ulong before, ulong after, bool ethtool = true)
+    {
+        string Reading(string name, long time, ulong value) =>
+            $"@section {name}\ntime={time}\n" + (ethtool ? string.Empty : "noethtool=1\n")
+            + "if=lo 1 - 1 - - unknown -\nif=eth0 2 ena 0 0x1d0f 0xec20 up ena\n"
+            + (ethtool
+                ? $"stat.eth0=     bw_in_allowance_exceeded: 0\nstat.eth0=     bw_out_allowance_exceeded: 0\nstat.eth0=     pps_allowance_exceeded: 0\nstat.eth0=     conntrack_allowance_exceeded: 0\nstat.eth0=     linklocal_allowance_exceeded: {value}\n"
+                  + "info.eth0=driver: ena\ninfo.eth0=version: 2.13.0g\ninfo.eth0=bus-info: 0000:00:05.0\n"
+                : string.Empty)
+            + "@end\n";
+        return "IMDSCOLLECT/1 budget=23500\n@section meta\nuid=0\nuser=root\nhome=/root\nclient=/usr/bin/curl\ntimeout=1\nipv6=0\n@end\n"
+            + "@section endpoint\nurl=http://169.254.169.254/\nsource=default\n@end\n"
+            + "@section probe\nurl=http://169.254.169.254/\ntimeout=1\nput=0 200 0.000400 0.004000 56 169.254.169.254:80 10.0.0.5:40000 ttl=21600\nput.tokenlength=56\n"
+            + "v2=0 200 0.000300 0.002000 300 169.254.169.254:80 10.0.0.5:40002 ttl=-\nv1=0 401 0.000300 0.002000 0 169.254.169.254:80 10.0.0.5:40004 ttl=-\n@end\n"
+            + "@section env\n@end\n@section platform\nfile.sys/class/dmi/id/sys_vendor=Amazon EC2\n@end\n"
+            + Reading("ena-before", 1796675130_000_000_000, before) + Reading("ena-after", 1796675132_500_000_000, after)
+            + "@section firewall\nskipped=not root\n@end\n@section processes\nskipped=not root\n@end\nIMDSCOLLECT/1 end\n";
+    }
+
+    [Fact]
+    public void Ena_counters_from_ethtool_lines_give_the_throttling_finding()
+    {
+        DiagnosisInput rising = CollectorOutputParser.Parse(EnaOutput(10, 25), "i-ena");
+        Assert.True(rising.Ena!.Available);
+        Assert.Equal(15UL, rising.Ena.TotalDelta);
+        Assert.Equal("Ec2", PlatformVerdictOf(rising));
+        var throttling = DiagnosisEngine.Analyze(rising).Single(f => f.Check == DiagnosisCheck.Throttling);
+        Assert.Equal((FindingStatus.Fail, "LinkLocalPacketsDropped"), (throttling.Status, throttling.Outcome));
+        Assert.Contains(throttling.Evidence, e => e.Contains("+15 on eth0 (10 -> 25)", StringComparison.Ordinal));
+
+        DiagnosisInput quiet = CollectorOutputParser.Parse(EnaOutput(7, 7), "i-ena");
+        var calm = DiagnosisEngine.Analyze(quiet).Single(f => f.Check == DiagnosisCheck.Throttling);
+        Assert.Equal((FindingStatus.Warn, "LinkLocalDropsSinceReset"), (calm.Status, calm.Outcome));
+
+        DiagnosisInput noEthtool = CollectorOutputParser.Parse(EnaOutput(0, 0, ethtool: false), "i-ena");
+        Assert.False(noEthtool.Ena!.Available);
+        Assert.Contains("ethtool is not installed on the target", noEthtool.Ena.Summary, StringComparison.Ordinal);
+    }
+
+    private static string PlatformVerdictOf(DiagnosisInput input) => input.Platform.Verdict.ToString();
 }
