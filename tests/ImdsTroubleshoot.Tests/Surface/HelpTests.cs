@@ -84,5 +84,7 @@ public sealed class HelpTests : IClassFixture<HelpTests.Session>
         string text = string.Join("\n", r.Output.Select(o => o.ToString()));
         Assert.Contains("IMDS", text, StringComparison.Ordinal);
         Assert.Contains("Start-ImdsEmulator", text, StringComparison.Ordinal);
+        Assert.Contains("Invoke-ImdsDiagnosis -InstanceId", text, StringComparison.Ordinal);
+        Assert.Contains("Invoke-ImdsDiagnosis -HostName", text, StringComparison.Ordinal);
     }
 }
