@@ -45,6 +45,16 @@ public sealed class PsResult
 
     public IEnumerable<T> Objects<T>() => Output.Select(o => o.BaseObject).OfType<T>();
 
+    /// <summary>The first error (non-terminating or terminating) with this ErrorId (and target, when given): its category is right and its text holds no stack trace.</summary>
+    public ErrorRecord ExpectError(string errorId, ErrorCategory category, object? target = null)
+    {
+        var error = AllErrors.FirstOrDefault(e => e.FullyQualifiedErrorId.StartsWith(errorId + ",", StringComparison.Ordinal) && (target is null || Equals(e.TargetObject, target)));
+        Xunit.Assert.True(error is not null, $"no {errorId}{(target is null ? string.Empty : " for " + target)}: {this}");
+        Xunit.Assert.Equal(category, error!.CategoryInfo.Category);
+        Xunit.Assert.DoesNotContain("   at ", error.ToString(), StringComparison.Ordinal);
+        return error;
+    }
+
     /// <summary>Everything a user could see: output objects' properties, every stream, error text.</summary>
     public string AllText()
     {
@@ -126,6 +136,18 @@ public sealed class PsSession : IDisposable
         }
 
         return new PsResult(output, ps.Streams, terminating);
+    }
+
+    /// <summary>Runs <paramref name="command"/> in try/catch: only a terminating error is caught (non-terminating ones are not).</summary>
+    public ErrorRecord ExpectTerminating(string command, string errorId, ErrorCategory category)
+    {
+        var r = Invoke("try { " + command + " } catch { $_ }");
+        var caught = r.Objects<ErrorRecord>().SingleOrDefault();
+        Xunit.Assert.True(caught is not null, $"{command}: no terminating error; {r}");
+        Xunit.Assert.StartsWith(errorId + ",", caught!.FullyQualifiedErrorId, StringComparison.Ordinal);
+        Xunit.Assert.Equal(category, caught.CategoryInfo.Category);
+        Xunit.Assert.DoesNotContain("   at ", caught.ToString(), StringComparison.Ordinal);
+        return caught;
     }
 
     /// <summary>Invokes and fails the test with the error text when anything went wrong.</summary>

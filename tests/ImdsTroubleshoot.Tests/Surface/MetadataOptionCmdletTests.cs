@@ -45,27 +45,6 @@ public sealed class MetadataOptionCmdletTests : IDisposable
         _fake.Dispose();
     }
 
-    private static ErrorRecord AssertError(PsResult r, string errorId, ErrorCategory category)
-    {
-        var error = r.AllErrors.FirstOrDefault(e => e.FullyQualifiedErrorId.StartsWith(errorId + ",", StringComparison.Ordinal));
-        Assert.True(error is not null, $"no {errorId}: {r}");
-        Assert.Equal(category, error!.CategoryInfo.Category);
-        Assert.DoesNotContain("   at ", error.ToString(), StringComparison.Ordinal);
-        return error;
-    }
-
-    /// <summary>Runs <paramref name="command"/> in try/catch: only a terminating error is caught (non-terminating ones are not).</summary>
-    private ErrorRecord AssertTerminating(string command, string errorId, ErrorCategory category)
-    {
-        var r = _ps.Invoke("try { " + command + " } catch { $_ }");
-        var caught = r.Objects<ErrorRecord>().SingleOrDefault();
-        Assert.True(caught is not null, $"{command}: no terminating error; {r}");
-        Assert.StartsWith(errorId + ",", caught!.FullyQualifiedErrorId, StringComparison.Ordinal);
-        Assert.Equal(category, caught.CategoryInfo.Category);
-        Assert.DoesNotContain("   at ", caught.ToString(), StringComparison.Ordinal);
-        return caught;
-    }
-
     [Fact]
     public void Reads_one_instance_with_the_AWS_Tools_session_credentials_and_Region()
     {
@@ -175,11 +154,11 @@ public sealed class MetadataOptionCmdletTests : IDisposable
     [Fact]
     public void Bad_filters_are_stopped_before_or_by_EC2_with_their_own_ErrorIds()
     {
-        AssertTerminating("Get-ImdsMetadataOption -Filter @{ 'tag:Env' = @() }", "Ec2FilterInvalid", ErrorCategory.InvalidArgument);
+        _ps.ExpectTerminating("Get-ImdsMetadataOption -Filter @{ 'tag:Env' = @() }", "Ec2FilterInvalid", ErrorCategory.InvalidArgument);
         Assert.Equal(0, _fake.TotalCalls);
-        AssertTerminating("Get-ImdsMetadataOption -Filter 'tag:Env=prod'", "Ec2FilterInvalid", ErrorCategory.InvalidArgument);
+        _ps.ExpectTerminating("Get-ImdsMetadataOption -Filter 'tag:Env=prod'", "Ec2FilterInvalid", ErrorCategory.InvalidArgument);
 
-        var remote = AssertTerminating("Get-ImdsMetadataOption -Filter @{ 'no-such-filter' = 'x' }", "Ec2InvalidParameter", ErrorCategory.InvalidArgument);
+        var remote = _ps.ExpectTerminating("Get-ImdsMetadataOption -Filter @{ 'no-such-filter' = 'x' }", "Ec2InvalidParameter", ErrorCategory.InvalidArgument);
         Assert.Contains("The filter 'no-such-filter' is invalid", remote.Exception.Message, StringComparison.Ordinal);
     }
 
@@ -188,14 +167,14 @@ public sealed class MetadataOptionCmdletTests : IDisposable
     {
         var malformed = _ps.Invoke("Get-ImdsMetadataOption -InstanceId i-123, 'I-0123456789ABCDEF0'");
         Assert.Equal(2, malformed.Errors.Count);
-        AssertError(malformed, "InstanceIdMalformed", ErrorCategory.InvalidArgument);
+        malformed.ExpectError("InstanceIdMalformed", ErrorCategory.InvalidArgument);
         Assert.Equal("i-123", malformed.Errors[0].TargetObject);
         Assert.Equal(0, _fake.TotalCalls);
 
         var mixed = _ps.Invoke("Get-ImdsMetadataOption -InstanceId i-0000000000000dead, i-0123456789abcdef0, i-123");
         Assert.Equal(new[] { "i-0123456789abcdef0" }, mixed.Objects<ImdsMetadataOption>().Select(o => o.InstanceId));
-        AssertError(mixed, "InstanceNotFound", ErrorCategory.ObjectNotFound);
-        AssertError(mixed, "InstanceIdMalformed", ErrorCategory.InvalidArgument);
+        mixed.ExpectError("InstanceNotFound", ErrorCategory.ObjectNotFound);
+        mixed.ExpectError("InstanceIdMalformed", ErrorCategory.InvalidArgument);
         Assert.Equal("i-0000000000000dead", mixed.Errors.Single(e => e.FullyQualifiedErrorId.StartsWith("InstanceNotFound", StringComparison.Ordinal)).TargetObject);
     }
 
@@ -203,22 +182,22 @@ public sealed class MetadataOptionCmdletTests : IDisposable
     public void Permission_throttling_credentials_and_connection_failures_each_have_their_ErrorId()
     {
         _fake.DeniedActions.Add("DescribeInstances");
-        var denied = AssertTerminating("Get-ImdsMetadataOption -All", "Ec2AccessDenied", ErrorCategory.PermissionDenied);
+        var denied = _ps.ExpectTerminating("Get-ImdsMetadataOption -All", "Ec2AccessDenied", ErrorCategory.PermissionDenied);
         Assert.Contains("ec2:DescribeInstances", denied.ErrorDetails.RecommendedAction, StringComparison.Ordinal);
         _fake.DeniedActions.Clear();
 
         _fake.ResetCounters();
         _fake.ThrottleAll = true;
-        AssertTerminating("Get-ImdsMetadataOption -All", "Ec2Throttled", ErrorCategory.LimitsExceeded);
+        _ps.ExpectTerminating("Get-ImdsMetadataOption -All", "Ec2Throttled", ErrorCategory.LimitsExceeded);
         Assert.Equal(3, _fake.Calls("DescribeInstances"));
         _fake.ThrottleAll = false;
 
         _fake.RequiredAccessKeyId = "AKIDSOMEONEELSE0001";
-        AssertTerminating("Get-ImdsMetadataOption -All", "AwsAuthenticationFailed", ErrorCategory.AuthenticationError);
+        _ps.ExpectTerminating("Get-ImdsMetadataOption -All", "AwsAuthenticationFailed", ErrorCategory.AuthenticationError);
 
-        AssertTerminating("Get-ImdsMetadataOption -All -Region eu_west_1", "AwsRegionInvalid", ErrorCategory.InvalidArgument);
-        AssertTerminating("Get-ImdsMetadataOption -All -EndpointUrl 'ec2 dot example'", "AwsEndpointUrlInvalid", ErrorCategory.InvalidArgument);
-        AssertTerminating("Get-ImdsMetadataOption -All -EndpointUrl http://127.0.0.1:9/", "Ec2EndpointUnreachable", ErrorCategory.ConnectionError);
+        _ps.ExpectTerminating("Get-ImdsMetadataOption -All -Region eu_west_1", "AwsRegionInvalid", ErrorCategory.InvalidArgument);
+        _ps.ExpectTerminating("Get-ImdsMetadataOption -All -EndpointUrl 'ec2 dot example'", "AwsEndpointUrlInvalid", ErrorCategory.InvalidArgument);
+        _ps.ExpectTerminating("Get-ImdsMetadataOption -All -EndpointUrl http://127.0.0.1:9/", "Ec2EndpointUnreachable", ErrorCategory.ConnectionError);
     }
 
     [Fact]
@@ -261,10 +240,10 @@ public sealed class MetadataOptionCmdletTests : IDisposable
         Assert.Null(r.Terminating);
         Assert.Equal(new[] { "i-00000000000000001", "i-00000000000000003" }, r.Objects<ImdsMetadataOption>().Select(o => o.InstanceId).OrderBy(x => x, StringComparer.Ordinal));
         Assert.All(r.Objects<ImdsMetadataOption>(), o => Assert.Equal((FeatureState.Disabled, MetadataOptionsState.Pending), (o.HttpEndpoint!.Value, o.State!.Value)));
-        AssertError(r, "Ec2AccessDenied", ErrorCategory.PermissionDenied);
+        r.ExpectError("Ec2AccessDenied", ErrorCategory.PermissionDenied);
         Assert.Equal("i-00000000000000002", r.Errors.Single(e => e.FullyQualifiedErrorId.StartsWith("Ec2AccessDenied", StringComparison.Ordinal)).TargetObject);
-        AssertError(r, "InstanceNotFound", ErrorCategory.ObjectNotFound);
-        AssertError(r, "InstanceIdMalformed", ErrorCategory.InvalidArgument);
+        r.ExpectError("InstanceNotFound", ErrorCategory.ObjectNotFound);
+        r.ExpectError("InstanceIdMalformed", ErrorCategory.InvalidArgument);
         string summary = "Changed 2 of 5 instances in eu-west-1; 1 not found; 2 failed.";
         Assert.Contains(summary, r.Information);
         Assert.Contains(summary, r.Warnings);
@@ -273,7 +252,7 @@ public sealed class MetadataOptionCmdletTests : IDisposable
     [Fact]
     public void Set_needs_at_least_one_option()
     {
-        AssertTerminating("Set-ImdsMetadataOption -InstanceId i-0123456789abcdef0", "MetadataOptionsNoChange", ErrorCategory.InvalidArgument);
+        _ps.ExpectTerminating("Set-ImdsMetadataOption -InstanceId i-0123456789abcdef0", "MetadataOptionsNoChange", ErrorCategory.InvalidArgument);
         Assert.Equal(0, _fake.TotalCalls);
         var range = _ps.Invoke("Set-ImdsMetadataOption -InstanceId i-0123456789abcdef0 -HttpPutResponseHopLimit 65");
         Assert.Contains(range.AllErrors, e => e.FullyQualifiedErrorId.StartsWith("ParameterArgumentValidationError,", StringComparison.Ordinal));
@@ -287,7 +266,7 @@ public sealed class MetadataOptionCmdletTests : IDisposable
         var sw = Stopwatch.StartNew();
         var r = _ps.Invoke("Set-ImdsMetadataOption -InstanceId i-0123456789abcdef0 -HttpEndpoint Enabled -Wait -TimeoutSeconds 2 -PassThru -Confirm:$false");
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), sw.Elapsed.ToString());
-        AssertError(r, "MetadataOptionsNotApplied", ErrorCategory.OperationTimeout);
+        r.ExpectError("MetadataOptionsNotApplied", ErrorCategory.OperationTimeout);
         Assert.Equal(MetadataOptionsState.Pending, r.Objects<ImdsMetadataOption>().Single().State);
         Assert.Contains(r.Warnings, w => w.Contains("1 still pending", StringComparison.Ordinal));
     }

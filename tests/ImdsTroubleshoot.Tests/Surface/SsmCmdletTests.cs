@@ -43,26 +43,6 @@ public sealed class SsmCmdletTests : IDisposable
         _ec2.Dispose();
     }
 
-    private static ErrorRecord AssertError(PsResult r, string errorId, ErrorCategory category, object? target)
-    {
-        var error = r.Errors.FirstOrDefault(e => e.FullyQualifiedErrorId.StartsWith(errorId + ",", StringComparison.Ordinal) && Equals(e.TargetObject, target));
-        Assert.True(error is not null, $"no {errorId} for {target}: {r}");
-        Assert.Equal(category, error!.CategoryInfo.Category);
-        Assert.DoesNotContain("   at ", error.ToString(), StringComparison.Ordinal);
-        return error;
-    }
-
-    private ErrorRecord AssertTerminating(string command, string errorId, ErrorCategory category)
-    {
-        var r = _ps.Invoke("try { " + command + " } catch { $_ }");
-        var caught = r.Objects<ErrorRecord>().SingleOrDefault();
-        Assert.True(caught is not null, $"{command}: no terminating error; {r}");
-        Assert.StartsWith(errorId + ",", caught!.FullyQualifiedErrorId, StringComparison.Ordinal);
-        Assert.Equal(category, caught.CategoryInfo.Category);
-        Assert.DoesNotContain("   at ", caught.ToString(), StringComparison.Ordinal);
-        return caught;
-    }
-
     [Fact]
     public void The_Ssm_parameter_set_has_the_remote_parameters_and_takes_InstanceId_from_the_pipeline()
     {
@@ -115,14 +95,14 @@ public sealed class SsmCmdletTests : IDisposable
         _ssm.AddFailing("i-00000000000000105", FakeSsmMode.InvalidPlatform);
         var r = _ps.Invoke($"Invoke-ImdsDiagnosis -InstanceId {A},i-00000000000000101,i-00000000000000102,i-00000000000000103,i-00000000000000104,i-00000000000000105,i-BAD -SkipMetadataOption");
         Assert.Null(r.Terminating);
-        AssertError(r, "SsmInstanceNotManaged", ErrorCategory.ResourceUnavailable, "i-00000000000000101");
-        AssertError(r, "SsmInstanceNotManaged", ErrorCategory.ResourceUnavailable, "i-00000000000000102");
-        AssertError(r, "SsmCommandTimedOut", ErrorCategory.OperationTimeout, "i-00000000000000103");
-        var failed = AssertError(r, "SsmCommandFailed", ErrorCategory.InvalidResult, "i-00000000000000104");
+        r.ExpectError("SsmInstanceNotManaged", ErrorCategory.ResourceUnavailable, "i-00000000000000101");
+        r.ExpectError("SsmInstanceNotManaged", ErrorCategory.ResourceUnavailable, "i-00000000000000102");
+        r.ExpectError("SsmCommandTimedOut", ErrorCategory.OperationTimeout, "i-00000000000000103");
+        var failed = r.ExpectError("SsmCommandFailed", ErrorCategory.InvalidResult, "i-00000000000000104");
         Assert.Contains("collector: cannot write /tmp", failed.Exception.Message, StringComparison.Ordinal);
         Assert.Equal(2, ((SsmDiagnosisException)failed.Exception).Result!.ResponseCode);
-        AssertError(r, "SsmInvalidPlatform", ErrorCategory.InvalidOperation, "i-00000000000000105");
-        AssertError(r, "InstanceIdMalformed", ErrorCategory.InvalidArgument, "i-BAD");
+        r.ExpectError("SsmInvalidPlatform", ErrorCategory.InvalidOperation, "i-00000000000000105");
+        r.ExpectError("InstanceIdMalformed", ErrorCategory.InvalidArgument, "i-BAD");
         Assert.Equal(6, r.Errors.Count);
         Assert.Equal(new[] { A }, r.Objects<ImdsFinding>().Select(f => f.Target).Distinct());
         Assert.Contains("-SkipMetadataOption", r.Objects<ImdsFinding>().Single(f => f.Check == DiagnosisCheck.MetadataOptions).Detail, StringComparison.Ordinal);
@@ -154,10 +134,10 @@ public sealed class SsmCmdletTests : IDisposable
     [Fact]
     public void Bad_MaxConcurrency_MaxErrors_and_timeouts_are_refused_before_any_call()
     {
-        AssertTerminating($"Invoke-ImdsDiagnosis -InstanceId {A} -MaxConcurrency 'ten'", "SsmInvalidParameter", ErrorCategory.InvalidArgument);
-        AssertTerminating($"Invoke-ImdsDiagnosis -InstanceId {A} -MaxErrors '5; reboot'", "SsmInvalidParameter", ErrorCategory.InvalidArgument);
-        AssertTerminating($"Invoke-ImdsDiagnosis -InstanceId {A} -CommandTimeoutSec 5", "ParameterArgumentValidationError", ErrorCategory.InvalidData);
-        AssertTerminating($"Invoke-ImdsDiagnosis -InstanceId {A} -EndpointUrl 'not a url'", "AwsEndpointUrlInvalid", ErrorCategory.InvalidArgument);
+        _ps.ExpectTerminating($"Invoke-ImdsDiagnosis -InstanceId {A} -MaxConcurrency 'ten'", "SsmInvalidParameter", ErrorCategory.InvalidArgument);
+        _ps.ExpectTerminating($"Invoke-ImdsDiagnosis -InstanceId {A} -MaxErrors '5; reboot'", "SsmInvalidParameter", ErrorCategory.InvalidArgument);
+        _ps.ExpectTerminating($"Invoke-ImdsDiagnosis -InstanceId {A} -CommandTimeoutSec 5", "ParameterArgumentValidationError", ErrorCategory.InvalidData);
+        _ps.ExpectTerminating($"Invoke-ImdsDiagnosis -InstanceId {A} -EndpointUrl 'not a url'", "AwsEndpointUrlInvalid", ErrorCategory.InvalidArgument);
         Assert.Empty(_ssm.Calls);
     }
 
@@ -174,7 +154,7 @@ public sealed class SsmCmdletTests : IDisposable
     public void Access_denied_on_SendCommand_is_one_terminating_error_naming_the_permission()
     {
         _ssm.DeniedOperations.Add("SendCommand");
-        var caught = AssertTerminating($"Invoke-ImdsDiagnosis -InstanceId {A},{B}", "SsmAccessDenied", ErrorCategory.PermissionDenied);
+        var caught = _ps.ExpectTerminating($"Invoke-ImdsDiagnosis -InstanceId {A},{B}", "SsmAccessDenied", ErrorCategory.PermissionDenied);
         Assert.Contains("ssm:SendCommand", caught.ErrorDetails.RecommendedAction, StringComparison.Ordinal);
     }
 }
