@@ -145,11 +145,19 @@ public sealed class SshDiagnosis
             foreach (SshTarget target in targets)
             {
                 await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    // A running host that saw the cancellation first may have freed its slot for this one: start nothing.
+                    gate.Release();
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
                 running.Add(Task.Run(
                     async () =>
                     {
                         try
                         {
+                            cancellationToken.ThrowIfCancellationRequested();
                             started?.Invoke(target);
                             completed(await RunAsync(target, cancellationToken).ConfigureAwait(false));
                         }

@@ -53,8 +53,9 @@ public sealed class SshDiagnosisTests
     {
         var runner = new RecordingRunner
         {
-            // h0 is slowest: it finishes last although it started first.
-            Answer = h => (TimeSpan.FromMilliseconds(h == "h0" ? 900 : 150), new SshProcessResult { ExitCode = 255, StandardError = "ssh: connect to host " + h + " port 22: Connection refused" }),
+            // h0 is slowest: it finishes last although it started first (the other five share one slot: 0.5 s
+            // against h0's 3 s leaves room for a loaded machine).
+            Answer = h => (TimeSpan.FromMilliseconds(h == "h0" ? 3000 : 100), new SshProcessResult { ExitCode = 255, StandardError = "ssh: connect to host " + h + " port 22: Connection refused" }),
         };
         var diagnosis = new SshDiagnosis(Options(throttle: 2), runner, "echo x");
         var completed = new List<string>();
