@@ -11,13 +11,18 @@ using ImdsTroubleshoot.Tests.Support;
 namespace ImdsTroubleshoot.Bench;
 
 /// <summary>
-/// Usage: dotnet run -c Release --project bench/SsmFleet -- [--instances 500] [--runs 3] [--out FILE]
+/// Usage: dotnet run -c Release --project bench/SsmFleet -- [--instances 500] [--runs 3] [--warmup 1]
+///        [--peer both|sequential|parallel|none] [--out FILE]
 /// Starts the local SSM endpoint with N simulated instances (each InProgress for 0.5 to 3 s, then Success with a real
 /// collector output recorded in the lab) and the fake EC2 endpoint knowing them, then runs, as separate processes:
 ///   imds-troubleshoot --json 'Get-ImdsMetadataOption -All | Invoke-ImdsDiagnosis' (no throttling), and
-///   the same with ThrottlingException injected on every 3rd ListCommandInvocations and GetCommandInvocation.
-/// Each run's calls are counted at the fakes per operation, its wall time measured from process start to exit, and
-/// its JSON output checked: every instance must come back with its findings.
+///   the same with ThrottlingException injected on every 3rd ListCommandInvocations and GetCommandInvocation;
+/// and, in the no-throttling rounds, its peer: bench/SsmFleet/awscli-fleet.sh, what a user does by hand with the AWS
+/// CLI v2 (send-command per 50 instances with the same collector script, list-command-invocations until done, then
+/// get-command-invocation per instance, one at a time or 8 at a time), which only gathers the raw outputs.
+/// The order of the clients rotates each round. Each run's calls are counted at the fakes per operation, its wall time
+/// measured from process start to exit, and its output checked: every instance must come back with its findings
+/// (ours) or with the recorded collector output (the peer).
 /// </summary>
 public static class Program
 {
