@@ -164,10 +164,12 @@ public sealed class EnaCmdletTests : IClassFixture<EnaCmdletTests.Session>
     [Fact]
     public void All_without_names_covers_every_interface_with_statistics_and_skips_those_without()
     {
-        var withStats = SysInterfaces.Where(n => ProcessRunner.Run("ethtool", new[] { "-S", n }, TimeSpan.FromSeconds(30)).ExitCode == 0).OrderBy(n => n, StringComparer.Ordinal);
+        // Lab tests running meanwhile add and remove host links (NetworkLab.ConnectHost: ih<pid>x<n>): leave those out.
+        static bool Stable(string n) => !System.Text.RegularExpressions.Regex.IsMatch(n, @"^ih\d+x\d+$");
+        var withStats = SysInterfaces.Where(Stable).Where(n => ProcessRunner.Run("ethtool", new[] { "-S", n }, TimeSpan.FromSeconds(30)).ExitCode == 0).OrderBy(n => n, StringComparer.Ordinal);
         var r = _ps.Invoke("Get-EnaLinkLocalStat -All -Verbose");
-        Assert.Empty(r.AllErrors);
-        Assert.Equal(withStats, r.Objects<InterfaceStatistic>().Select(s => s.Interface).Distinct().OrderBy(n => n, StringComparer.Ordinal));
+        Assert.DoesNotContain(r.AllErrors, e => !System.Text.RegularExpressions.Regex.IsMatch(e.ToString(), @"\bih\d+x\d+\b"));
+        Assert.Equal(withStats, r.Objects<InterfaceStatistic>().Select(s => s.Interface).Where(Stable).Distinct().OrderBy(n => n, StringComparer.Ordinal));
         Assert.Contains(r.Verbose, v => v.StartsWith("lo: no driver statistics, skipped", StringComparison.Ordinal));
     }
 

@@ -38,34 +38,11 @@ public sealed class SshDiagnosisLabTests
 
     private sealed record Finding(string Target, string Check, string Status, string Outcome, string Detail, string? Cause, string? Fix, string? ShellFix, string? InstanceId, string[] Evidence);
 
-    private sealed class Lab : IDisposable
+    private sealed class Lab : SshLab
     {
         public Lab(EmulatorSettings settings, IReadOnlyDictionary<string, string>? sessionEnv = null, IEnumerable<string>? extraConfig = null)
+            : base(Port, settings, sessionEnv, extraConfig)
         {
-            Net = NetworkLab.Create();
-            try
-            {
-                Net.StartEmulator(settings);
-                Link = Net.ConnectHost();
-                Server = SshLabServer.Start(Net.InstanceNs, new[] { Link.InstanceIPv4, Link.InstanceIPv6 }, Port, sessionEnv, extraConfig);
-            }
-            catch
-            {
-                Net.Dispose();
-                throw;
-            }
-        }
-
-        public NetworkLab Net { get; }
-
-        public HostLink Link { get; }
-
-        public SshLabServer Server { get; }
-
-        public void Dispose()
-        {
-            Server.Dispose();
-            Net.Dispose();
         }
     }
 

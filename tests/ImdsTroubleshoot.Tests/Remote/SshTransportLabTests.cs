@@ -23,28 +23,12 @@ public sealed class SshTransportLabTests
 {
     private const int Port = 2222;
 
-    private sealed class Lab : IDisposable
+    private sealed class Lab : SshLab
     {
         public Lab(IReadOnlyDictionary<string, string>? setEnv = null, IEnumerable<string>? extraConfig = null)
+            : base(Port, null, setEnv, extraConfig)
         {
-            Net = NetworkLab.Create();
-            try
-            {
-                Link = Net.ConnectHost();
-                Server = SshLabServer.Start(Net.InstanceNs, new[] { Link.InstanceIPv4, Link.InstanceIPv6 }, Port, setEnv, extraConfig);
-            }
-            catch
-            {
-                Net.Dispose();
-                throw;
-            }
         }
-
-        public NetworkLab Net { get; }
-
-        public HostLink Link { get; }
-
-        public SshLabServer Server { get; }
 
         public SshTarget Target(string? host = null, string user = "root", int port = Port, string? key = null) =>
             SshTarget.Create(host ?? Link.InstanceIPv4, user, port, key ?? Server.ClientKey);
@@ -58,12 +42,6 @@ public sealed class SshTransportLabTests
             CommandTimeout = commandSec is null ? null : TimeSpan.FromSeconds(commandSec.Value),
             OutputCapBytes = cap,
         };
-
-        public void Dispose()
-        {
-            Server.Dispose();
-            Net.Dispose();
-        }
     }
 
     private static Task<SshProcessResult> RunScript(SshTarget target, SshDiagnosisOptions options, string script, CancellationToken ct = default) =>
