@@ -40,14 +40,26 @@ public abstract class AwsCmdletBase : ImdsCmdlet
         }
 
         var options = ConnectionOptions(region, regionSource);
-        IEc2MetadataApi api;
+        IEc2MetadataApi api = Connect(() => AwsBridgeAccess.Bridge.ConnectEc2(options), ex => AwsError(ex, region ?? ProfileName ?? EndpointUrl), a => a.Connection);
+        _ec2[key] = api;
+        return api;
+    }
+
+    /// <summary>
+    /// Makes a client through the bridge: credentials or a Region that cannot be resolved stop the command with
+    /// <paramref name="error"/>'s record, an SDK that cannot load with AwsSdkLoadFailed; says in verbose which
+    /// connection it uses.
+    /// </summary>
+    protected T Connect<T>(Func<T> connect, Func<AwsApiException, ErrorRecord> error, Func<T, AwsConnectionInfo> connection)
+    {
+        T api;
         try
         {
-            api = AwsBridgeAccess.Bridge.ConnectEc2(options);
+            api = connect();
         }
         catch (AwsApiException ex)
         {
-            ThrowTerminatingError(AwsError(ex, region ?? ProfileName ?? EndpointUrl));
+            ThrowTerminatingError(error(ex));
             throw;
         }
         catch (InvalidOperationException ex) when (ex.InnerException is System.IO.FileNotFoundException or System.IO.FileLoadException or BadImageFormatException or TypeLoadException)
@@ -56,8 +68,7 @@ public abstract class AwsCmdletBase : ImdsCmdlet
             throw;
         }
 
-        WriteVerbose("Using " + api.Connection + ".");
-        _ec2[key] = api;
+        WriteVerbose("Using " + connection(api) + ".");
         return api;
     }
 

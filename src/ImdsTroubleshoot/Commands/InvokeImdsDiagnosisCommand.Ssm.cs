@@ -194,27 +194,8 @@ public sealed partial class InvokeImdsDiagnosisCommand
         _ => AwsError(exception, target),
     };
 
-    private ISsmCommandApi ConnectSsm(AwsConnectionOptions options)
-    {
-        ISsmCommandApi api;
-        try
-        {
-            api = AwsBridgeAccess.Bridge.ConnectSsm(options);
-        }
-        catch (AwsApiException ex)
-        {
-            ThrowTerminatingError(SsmError(ex, Region ?? ProfileName ?? EndpointUrl));
-            throw;
-        }
-        catch (InvalidOperationException ex) when (ex.InnerException is System.IO.FileNotFoundException or System.IO.FileLoadException or BadImageFormatException or TypeLoadException)
-        {
-            ThrowTerminatingError(ex, ErrorIds.AwsSdkLoadFailed, ErrorCategory.NotInstalled, ModuleInitializer.DependencyDirectory);
-            throw;
-        }
-
-        WriteVerbose("Using " + api.Connection + ".");
-        return api;
-    }
+    private ISsmCommandApi ConnectSsm(AwsConnectionOptions options) =>
+        Connect(() => AwsBridgeAccess.Bridge.ConnectSsm(options), ex => SsmError(ex, Region ?? ProfileName ?? EndpointUrl), a => a.Connection);
 
     /// <summary>An EC2 client for the metadata options (with -Ec2EndpointUrl, not -EndpointUrl); when none can be made, why not.</summary>
     private (IEc2MetadataApi? Api, string? Unavailable) ConnectEc2ForSsm(AwsConnectionOptions ssm)
