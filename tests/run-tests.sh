@@ -62,6 +62,11 @@ if [ -f "$trx" ]; then
   get() { printf '%s' "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
   passed=$(get passed); failed=$(get failed); total=$(get total); executed=$(get executed)
   skipped=$(( ${total:-0} - ${executed:-0} ))
+  if [ "${failed:-0}" != 0 ]; then
+    # CI keeps only the end of the log: name the failures here, last, with their messages.
+    echo "failed tests:"
+    awk -f tests/trx-failures.awk "$trx" | head -n 200
+  fi
   echo "tests: ${passed:-0} passed, ${failed:-0} failed, ${skipped} skipped"
   if [ "${executed:-0}" = 0 ]; then
     echo "run-tests.sh: no test ran" >&2
