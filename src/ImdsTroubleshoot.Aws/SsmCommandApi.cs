@@ -10,7 +10,7 @@ using ImdsTroubleshoot.Engine.Remote;
 
 namespace ImdsTroubleshoot.Aws;
 
-/// <summary>SendCommand, ListCommandInvocations and GetCommandInvocation through AWSSDK.SimpleSystemsManagement, mapped to engine types.</summary>
+/// <summary>SendCommand, ListCommandInvocations, GetCommandInvocation and CancelCommand through AWSSDK.SimpleSystemsManagement, mapped to engine types.</summary>
 internal sealed class SsmCommandApi : ISsmCommandApi
 {
     private readonly AmazonSimpleSystemsManagementClient _client;
@@ -109,6 +109,24 @@ internal sealed class SsmCommandApi : ISsmCommandApi
             StandardOutput = response.StandardOutputContent,
             StandardError = response.StandardErrorContent,
         };
+    }
+
+    public async Task CancelCommandAsync(string commandId, IReadOnlyList<string>? instanceIds, CancellationToken cancellationToken)
+    {
+        var request = new CancelCommandRequest { CommandId = commandId };
+        if (instanceIds is { Count: > 0 })
+        {
+            request.InstanceIds = instanceIds.ToList();
+        }
+
+        try
+        {
+            await _client.CancelCommandAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            throw SdkErrors.Translate(ex, "CancelCommand", cancellationToken);
+        }
     }
 
     public void Dispose() => _client.Dispose();

@@ -52,14 +52,30 @@ public abstract class ImdsCmdlet : PSCmdlet, IDisposable
         {
             Task<T> task = Task.Run(() => work(CancellationToken));
             task.ContinueWith(_ => queue.CompleteAdding(), TaskScheduler.Default);
+            bool stopped = false;
             foreach (Action action in queue.GetConsumingEnumerable())
             {
-                action();
+                if (stopped)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    action();
+                }
+                catch (PipelineStoppedException) when (CancellationToken.IsCancellationRequested)
+                {
+                    // Ctrl+C: nothing more can be written, but the work is cancelled and still finishes its
+                    // bounded clean-up (SSM CancelCommand, killing ssh) before the command returns.
+                    stopped = true;
+                }
             }
 
             try
             {
-                return task.GetAwaiter().GetResult();
+                T result = task.GetAwaiter().GetResult();
+                return stopped ? throw new PipelineStoppedException() : result;
             }
             catch (OperationCanceledException) when (CancellationToken.IsCancellationRequested)
             {

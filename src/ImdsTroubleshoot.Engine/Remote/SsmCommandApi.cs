@@ -7,7 +7,7 @@ using ImdsTroubleshoot.Engine.AwsApi;
 namespace ImdsTroubleshoot.Engine.Remote;
 
 /// <summary>
-/// The three SSM Run Command calls behind <c>Invoke-ImdsDiagnosis -InstanceId</c>, as the bridge
+/// The SSM Run Command calls behind <c>Invoke-ImdsDiagnosis -InstanceId</c>, as the bridge
 /// (ImdsTroubleshoot.Aws, AWSSDK.SimpleSystemsManagement) makes them. Values cross as the wire strings
 /// ("InProgress", "DeliveryTimedOut"); <see cref="SsmInvocationStates"/> interprets them. Failures are
 /// <see cref="AwsApiException"/> (ErrorCode "InvalidInstanceId", "InvocationDoesNotExist", "ThrottlingException"...).
@@ -25,6 +25,12 @@ public interface ISsmCommandApi : IDisposable
 
     /// <summary>One GetCommandInvocation call: one instance's status, response code and output.</summary>
     Task<SsmInvocationResult> GetCommandInvocationAsync(string commandId, string instanceId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// One CancelCommand call: asks SSM to stop the command on <paramref name="instanceIds"/> (all its instances when
+    /// null). SSM only tries: invocations go Cancelling, then Cancelled, or finish first.
+    /// </summary>
+    Task CancelCommandAsync(string commandId, IReadOnlyList<string>? instanceIds, CancellationToken cancellationToken);
 }
 
 /// <summary>A SendCommand request for the AWS-RunShellScript document.</summary>

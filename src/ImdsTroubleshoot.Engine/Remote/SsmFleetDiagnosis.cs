@@ -61,6 +61,12 @@ public sealed class SsmDiagnosisOptions
 
     public TimeSpan DeadlineMargin { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// The bound on the CancelCommand calls made when the run is stopped (Ctrl+C) or reaches its deadline with
+    /// instances still running, so that the collector does not go on running on them unwatched.
+    /// </summary>
+    public TimeSpan CancelTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>GetCommandInvocation calls in flight at once.</summary>
     public int OutputReaders { get; init; } = 8;
 
@@ -200,7 +206,13 @@ public sealed class SsmFleetDiagnosis
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.IsCancellationRequested)
         {
-            // The run's own bound: every instance still waiting is reported below.
+            // The run's own bound: every instance still waiting is cancelled and reported below.
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopped by the caller (Ctrl+C): nobody will read what the instances still running print.
+            await CancelPendingAsync(commandsSent, Log).ConfigureAwait(false);
+            throw;
         }
         finally
         {
@@ -218,6 +230,7 @@ public sealed class SsmFleetDiagnosis
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+        var cancelled = await CancelPendingAsync(commandsSent, Log).ConfigureAwait(false);
 
         // Every valid instance is reported once: those still waiting at the deadline, those whose output was being
         // read when it came, and those of batches the deadline kept from being sent.
@@ -245,7 +258,10 @@ public sealed class SsmFleetDiagnosis
 
             Emit(commandOf.TryGetValue(id, out var sent)
                 ? new SsmInstanceResult(id, SsmInstanceOutcome.NoResult,
-                    $"SSM reported no final status for command {sent.CommandId} on {id} within {bound.TotalSeconds:0} s (the command's timeout of {_options.CommandTimeoutSeconds} s for delivery and for execution, plus a margin).")
+                    $"SSM reported no final status for command {sent.CommandId} on {id} within {bound.TotalSeconds:0} s (the command's timeout of {_options.CommandTimeoutSeconds} s for delivery and for execution, plus a margin); " +
+                    (cancelled.TryGetValue(sent.CommandId, out string? problem) && problem is not null
+                        ? $"it could not be cancelled ({problem}), so it may run on there until its timeout."
+                        : "it was cancelled there (CancelCommand)."))
                 {
                     CommandId = sent.CommandId,
                     Status = sent.LastStatus(id),
@@ -254,6 +270,53 @@ public sealed class SsmFleetDiagnosis
         }
 
         Log($"Done in {clock.Elapsed.TotalSeconds:0.0} s: {string.Join(", ", _calls.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} {c.Value}"))}; {Throttles} throttled call(s) waited out.");
+    }
+
+    /// <summary>
+    /// Sends CancelCommand for every command with instances that have not finished, naming those instances, within
+    /// <see cref="SsmDiagnosisOptions.CancelTimeout"/>, whatever the caller's token says (it is already cancelled after Ctrl+C).
+    /// Returns, per command tried, null when SSM took the cancellation, or why not. Never throws.
+    /// </summary>
+    private async Task<Dictionary<string, string?>> CancelPendingAsync(List<SentCommand> sent, Action<string> log)
+    {
+        var outcome = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var running = sent.Select(c => (Command: c, Ids: c.PendingIds())).Where(c => c.Ids.Count > 0).ToList();
+        if (running.Count == 0)
+        {
+            return outcome;
+        }
+
+        using var bound = new CancellationTokenSource(_options.CancelTimeout);
+        var tasks = running.Select(async c =>
+        {
+            string label = $"{c.Command.CommandId} ({c.Ids.Count} instance(s))";
+            try
+            {
+                await WithThrottleRetryAsync("CancelCommand", c.Command.CommandId, async t =>
+                {
+                    await _ssm.CancelCommandAsync(c.Command.CommandId, c.Ids, t).ConfigureAwait(false);
+                    return true;
+                }, log, bound.Token).ConfigureAwait(false);
+                log($"Cancelled command {label} on the instance(s) that had not finished (CancelCommand).");
+                return (c.Command.CommandId, Problem: (string?)null);
+            }
+            catch (AwsApiException ex)
+            {
+                log($"CancelCommand for command {label} failed: {ex.Message} The command may run on there until its timeout of {_options.CommandTimeoutSeconds} s.");
+                return (c.Command.CommandId, Problem: ex.ErrorCode is { Length: > 0 } code ? $"{code}: {ex.Message}" : ex.Message);
+            }
+            catch (OperationCanceledException)
+            {
+                log($"CancelCommand for command {label} did not succeed within {_options.CancelTimeout.TotalSeconds:0} s. The command may run on there until its timeout of {_options.CommandTimeoutSeconds} s.");
+                return (c.Command.CommandId, Problem: $"CancelCommand did not succeed within {_options.CancelTimeout.TotalSeconds:0} s");
+            }
+        }).ToList();
+        foreach (var (commandId, problem) in await Task.WhenAll(tasks).ConfigureAwait(false))
+        {
+            outcome[commandId] = problem;
+        }
+
+        return outcome;
     }
 
     private static List<string> SplitLines(string script)
@@ -713,6 +776,14 @@ public sealed class SsmFleetDiagnosis
                 {
                     return _pending.Count;
                 }
+            }
+        }
+
+        public List<string> PendingIds()
+        {
+            lock (_lock)
+            {
+                return _pending.OrderBy(id => id, StringComparer.Ordinal).ToList();
             }
         }
 

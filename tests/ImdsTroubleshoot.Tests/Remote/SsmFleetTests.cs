@@ -214,6 +214,78 @@ public sealed class SsmFleetTests : IDisposable
         var stuck = results.Single(r => r.InstanceId == Id(2));
         Assert.Equal((SsmInstanceOutcome.NoResult, "InProgress"), (stuck.Outcome, stuck.Status));
         Assert.InRange(elapsed, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(15));
+
+        // The collector does not go on running unwatched: the command is cancelled on the instance that had not
+        // finished, and only there.
+        var cancel = Assert.Single(_ssm.Calls, c => c.Operation == "CancelCommand");
+        Assert.Equal((200, stuck.CommandId), (cancel.Status, cancel.CommandId));
+        Assert.Equal(new[] { Id(2) }, cancel.InstanceIds);
+        Assert.EndsWith("it was cancelled there (CancelCommand).", stuck.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stopping_the_run_cancels_the_command_where_it_still_runs_and_returns_promptly()
+    {
+        _ssm.AddRecorded(Id(1), "ok");
+        _ssm.AddFailing(Id(2), FakeSsmMode.NeverFinishes);
+        _ssm.AddFailing(Id(3), FakeSsmMode.NeverFinishes);
+        using var ssm = StagedBridge.Instance.ConnectSsm(Connection(_ssm.Url));
+        var fleet = new SsmFleetDiagnosis(ssm, null, Options());
+        using var cts = new CancellationTokenSource();
+        var log = new ConcurrentQueue<string>();
+        var results = new List<SsmInstanceResult>();
+        var sw = Stopwatch.StartNew();
+
+        // Ctrl+C once the fast instance has answered.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fleet.RunAsync(new[] { Id(1), Id(2), Id(3) }, r => { results.Add(r); cts.Cancel(); }, log.Enqueue, cts.Token));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), sw.Elapsed.ToString());
+        Assert.Equal(new[] { Id(1) }, results.Select(r => r.InstanceId));
+
+        var command = Assert.Single(_ssm.Commands);
+        var cancel = Assert.Single(_ssm.Calls, c => c.Operation == "CancelCommand");
+        Assert.Equal((200, command.CommandId), (cancel.Status, cancel.CommandId));
+        Assert.Equal(new[] { Id(2), Id(3) }, cancel.InstanceIds);
+        Assert.Contains(log, l => l.StartsWith($"Cancelled command {command.CommandId} (2 instance(s))", StringComparison.Ordinal));
+
+        // SSM now says so too.
+        var page = await ssm.ListCommandInvocationsAsync(command.CommandId, null, CancellationToken.None);
+        Assert.Equal(
+            new[] { (Id(1), "Success"), (Id(2), "Cancelled"), (Id(3), "Cancelled") },
+            page.Invocations.Select(i => (i.InstanceId, i.Status ?? string.Empty)).OrderBy(i => i.InstanceId));
+    }
+
+    [Fact]
+    public async Task When_CancelCommand_is_refused_the_result_says_the_command_may_run_on()
+    {
+        _ssm.AddFailing(Id(1), FakeSsmMode.NeverFinishes);
+        _ssm.DeniedOperations.Add("CancelCommand");
+        var (results, log, _, elapsed) = await RunAsync(new[] { Id(1) }, Options(o => new SsmDiagnosisOptions
+        {
+            Script = o.Script, Parser = o.Parser, PollInitial = o.PollInitial, PollMax = o.PollMax, Deadline = TimeSpan.FromSeconds(2), CommandTimeoutSeconds = 45,
+        }), withEc2: false);
+        var stuck = Assert.Single(results);
+        Assert.Equal(SsmInstanceOutcome.NoResult, stuck.Outcome);
+        Assert.Contains("it could not be cancelled (AccessDeniedException: ", stuck.Message, StringComparison.Ordinal);
+        Assert.Contains("ssm:CancelCommand", stuck.Message, StringComparison.Ordinal);
+        Assert.EndsWith("so it may run on there until its timeout.", stuck.Message, StringComparison.Ordinal);
+        Assert.Contains(log, l => l.Contains("may run on there until its timeout of 45 s", StringComparison.Ordinal));
+        Assert.True(elapsed < TimeSpan.FromSeconds(15), elapsed.ToString());
+    }
+
+    [Fact]
+    public async Task A_CancelCommand_that_gets_no_answer_is_bounded()
+    {
+        _ssm.AddFailing(Id(1), FakeSsmMode.NeverFinishes);
+        _ssm.ThrottleNext("CancelCommand", 10_000);
+        var (results, log, _, elapsed) = await RunAsync(new[] { Id(1) }, Options(o => new SsmDiagnosisOptions
+        {
+            Script = o.Script, Parser = o.Parser, PollInitial = o.PollInitial, PollMax = o.PollMax, Deadline = TimeSpan.FromSeconds(2),
+            ThrottleInitialWait = TimeSpan.FromSeconds(1), CancelTimeout = TimeSpan.FromSeconds(2),
+        }), withEc2: false);
+        var stuck = Assert.Single(results);
+        Assert.Contains("it could not be cancelled (CancelCommand did not succeed within 2 s)", stuck.Message, StringComparison.Ordinal);
+        Assert.True(_ssm.Count("CancelCommand") >= 1);
+        Assert.InRange(elapsed, TimeSpan.FromSeconds(3.5), TimeSpan.FromSeconds(15));
     }
 
     [Fact]
@@ -316,6 +388,9 @@ public sealed class SsmFleetTests : IDisposable
         _ssm.ThrottleNext("ListCommandInvocations", 100);
         var throttled = await Assert.ThrowsAsync<AwsApiException>(() => api.ListCommandInvocationsAsync("x", null, CancellationToken.None));
         Assert.Equal((AwsErrorKind.Throttled, "ThrottlingException"), (throttled.Kind, throttled.ErrorCode));
+
+        var unknownCommand = await Assert.ThrowsAsync<AwsApiException>(() => api.CancelCommandAsync(Guid.NewGuid().ToString(), new[] { Id(1) }, CancellationToken.None));
+        Assert.Equal(("InvalidCommandId", "CancelCommand"), (unknownCommand.ErrorCode, unknownCommand.Operation));
 
         string id = await api.SendCommandAsync(new SsmSendCommandRequest { InstanceIds = new[] { Id(1) }, Commands = new[] { "true" } }, CancellationToken.None);
         await Task.Delay(200);

@@ -78,8 +78,8 @@ public sealed record FakeSsmCommand(string CommandId, IReadOnlyList<string> Inst
 
 /// <summary>
 /// A loopback SSM endpoint speaking SSM's JSON 1.1 protocol (POST, X-Amz-Target: AmazonSSM.&lt;Operation&gt;, errors as
-/// {"__type": ..., "message": ...} with status 400): SendCommand (AWS-RunShellScript), ListCommandInvocations (paged)
-/// and GetCommandInvocation. Instances map to targets: a lab namespace where the script really runs, a simulated
+/// {"__type": ..., "message": ...} with status 400): SendCommand (AWS-RunShellScript), ListCommandInvocations (paged),
+/// GetCommandInvocation and CancelCommand. Instances map to targets: a lab namespace where the script really runs, a simulated
 /// instance with recorded output, or a failure mode. Every call is recorded; throttling can be injected on a schedule.
 /// </summary>
 public sealed class FakeSsm : IDisposable
@@ -260,6 +260,7 @@ public sealed class FakeSsm : IDisposable
             "SendCommand" => Send(root),
             "ListCommandInvocations" => List(root),
             "GetCommandInvocation" => Get(root),
+            "CancelCommand" => Cancel(root),
             _ => Error("UnknownOperationException", $"Unknown operation {operation}"),
         };
     }
@@ -474,6 +475,33 @@ public sealed class FakeSsm : IDisposable
         return new Answer(200, JsonSerializer.Serialize(answer), null, ids, commandId);
     }
 
+    /// <summary>CancelCommand: the named invocations (all when none are named) that are still running become Cancelled.</summary>
+    private Answer Cancel(JsonElement root)
+    {
+        string? commandId = Str(root, "CommandId");
+        var ids = root.TryGetProperty("InstanceIds", out var idsElement) ? idsElement.EnumerateArray().Select(x => x.GetString() ?? string.Empty).ToList() : null;
+        lock (_lock)
+        {
+            if (commandId is null || !_commands.TryGetValue(commandId, out var state))
+            {
+                return Error("InvalidCommandId", "Invalid command ID " + commandId, ids: ids);
+            }
+
+            if (ids is not null && ids.FirstOrDefault(id => !state.Invocations.ContainsKey(id)) is { } unknown)
+            {
+                return Error("InvalidInstanceId", $"Instance {unknown} is not a target of command {commandId}", ids: ids);
+            }
+
+            var named = ids ?? state.Invocations.Keys.ToList();
+            foreach (string id in named)
+            {
+                state.Invocations[id].Cancel();
+            }
+
+            return new Answer(200, "{}", null, named, commandId);
+        }
+    }
+
     private static string Truncate(string text, int max) => text.Length <= max ? text : text.Substring(0, max);
 
     public void Dispose()
@@ -512,14 +540,26 @@ public sealed class FakeSsm : IDisposable
 
         public Task<ProcessResult>? Lab { get; set; }
 
-        private bool Running => Target.Mode == FakeSsmMode.NeverFinishes
+        /// <summary>Set by CancelCommand while the invocation was running (a lab script runs on to its bound, unread).</summary>
+        public bool Cancelled { get; private set; }
+
+        public void Cancel() => Cancelled = Cancelled || RunningNow;
+
+        private bool RunningNow => Target.Mode == FakeSsmMode.NeverFinishes
             || (Target.Mode == FakeSsmMode.Lab ? Lab is { IsCompleted: false } : DateTimeOffset.UtcNow - Sent < Target.Duration);
+
+        private bool Running => !Cancelled && RunningNow;
 
         public (string Status, string Details) StatusNow()
         {
             if (Running)
             {
                 return DateTimeOffset.UtcNow - Sent < TimeSpan.FromMilliseconds(100) ? ("Pending", "Pending") : ("InProgress", "InProgress");
+            }
+
+            if (Cancelled)
+            {
+                return ("Cancelled", "Cancelled");
             }
 
             return Target.Mode switch
@@ -537,7 +577,7 @@ public sealed class FakeSsm : IDisposable
 
         public (string Stdout, string Stderr, int Code) OutputNow()
         {
-            if (Running)
+            if (Running || Cancelled)
             {
                 return (string.Empty, string.Empty, -1);
             }

@@ -1,5 +1,7 @@
 using System;
+using System.Diagnostics;
 using System.Linq;
+using System.Threading;
 using System.Management.Automation;
 using Amazon.PowerShell.Common;
 using ImdsTroubleshoot.Engine.Diagnosis;
@@ -156,5 +158,65 @@ public sealed class SsmCmdletTests : IDisposable
         _ssm.DeniedOperations.Add("SendCommand");
         var caught = _ps.ExpectTerminating($"Invoke-ImdsDiagnosis -InstanceId {A},{B}", "SsmAccessDenied", ErrorCategory.PermissionDenied);
         Assert.Contains("ssm:SendCommand", caught.ErrorDetails.RecommendedAction, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Ctrl_C_cancels_the_command_on_the_instances_still_running_before_the_cmdlet_returns()
+    {
+        const string Stuck = "i-00000000000000c01";
+        _ssm.AddFailing(Stuck, FakeSsmMode.NeverFinishes);
+        using var ps = PowerShell.Create(_ps.Runspace);
+        ps.AddScript($"Invoke-ImdsDiagnosis -InstanceId {A},{Stuck} -SkipMetadataOption -Verbose");
+        var output = new PSDataCollection<PSObject>();
+        var pending = ps.BeginInvoke<PSObject, PSObject>(null, output);
+        var wait = Stopwatch.StartNew();
+        while (output.Count == 0 && wait.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            Thread.Sleep(50);
+        }
+
+        Assert.Contains(output, o => o.BaseObject is ImdsFinding { Target: A }); // A answered; the other one never will
+        var sw = Stopwatch.StartNew();
+        ps.Stop();
+        Assert.Throws<PipelineStoppedException>(() => ps.EndInvoke(pending));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(8), sw.Elapsed.ToString());
+
+        // The stop waited for CancelCommand, naming only the instance that had not finished.
+        var cancel = Assert.Single(_ssm.Calls, c => c.Operation == "CancelCommand");
+        Assert.Equal((200, _ssm.Commands.Single().CommandId), (cancel.Status, cancel.CommandId));
+        Assert.Equal(new[] { Stuck }, cancel.InstanceIds);
+    }
+
+    [Fact]
+    public void Ctrl_C_waits_for_every_commands_cancellation_though_verbose_output_can_no_longer_be_written()
+    {
+        // Two SendCommand batches; SSM throttles the first CancelCommand, so one cancellation is answered (and logged,
+        // which the stopped pipeline refuses) while the other is still being retried.
+        var ids = Enumerable.Range(1, 51).Select(n => $"i-{0xd00 + n:x17}").ToList();
+        foreach (string id in ids)
+        {
+            _ssm.AddFailing(id, FakeSsmMode.NeverFinishes);
+        }
+
+        _ssm.ThrottleNext("CancelCommand", 1);
+        using var ps = PowerShell.Create(_ps.Runspace);
+        ps.AddScript($"Invoke-ImdsDiagnosis -InstanceId {string.Join(",", ids)} -SkipMetadataOption -Verbose");
+        var pending = ps.BeginInvoke();
+        var wait = Stopwatch.StartNew();
+        while (_ssm.Count("ListCommandInvocations") < 2 && wait.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            Thread.Sleep(50);
+        }
+
+        var sw = Stopwatch.StartNew();
+        ps.Stop();
+        Assert.Throws<PipelineStoppedException>(() => ps.EndInvoke(pending));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(8), sw.Elapsed.ToString());
+
+        var cancels = _ssm.Calls.Where(c => c.Operation == "CancelCommand").ToList();
+        Assert.Equal(1, cancels.Count(c => c.ErrorCode == "ThrottlingException"));
+        var taken = cancels.Where(c => c.Status == 200).ToList();
+        Assert.Equal(_ssm.Commands.Select(c => c.CommandId).OrderBy(c => c), taken.Select(c => c.CommandId).OrderBy(c => c));
+        Assert.Equal(ids, taken.SelectMany(c => c.InstanceIds).OrderBy(i => i));
     }
 }
