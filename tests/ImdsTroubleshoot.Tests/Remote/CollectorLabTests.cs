@@ -36,15 +36,16 @@ public sealed class CollectorLabTests
 
     private sealed record Comparison(List<Finding> Local, List<Finding> Remote, string Output, TimeSpan CollectorTime, DiagnosisInput Input);
 
-    // IPv6 neighbour discovery in a fresh lab can take about a second on a loaded machine: with a 1 s step, a refused
-    // connection to [fd00:ec2::254] lands on one side of the bound locally and on the other remotely (seen in CI).
-    private const int Ipv6StepSeconds = 3;
+    // Each probe step's bound on both sides. With 1 s, a loaded machine (CI) put answers on different sides of the
+    // bound locally and remotely: IPv6 neighbour discovery in a fresh lab, a token PUT that took over a second under
+    // load. Steps that should time out take longer with 3 s, steps that should answer never miss it.
+    private const int StepSeconds = 3;
 
     /// <summary>Invoke-ImdsDiagnosis through the CLI in the namespace (what users run), findings as JSON.</summary>
     private static List<Finding> Local(string ns, int? uid, Dictionary<string, string> env, bool ipv6)
     {
         var cliEnv = env.ToDictionary(kv => kv.Key, kv => (string?)kv.Value);
-        var r = Cli.Run(new[] { "--json", "Invoke-ImdsDiagnosis -Ec2Api Never" + (ipv6 ? $" -IPv6 -TimeoutSec {Ipv6StepSeconds}" : string.Empty) }, cliEnv, TimeSpan.FromSeconds(120), ns, uid);
+        var r = Cli.Run(new[] { "--json", $"Invoke-ImdsDiagnosis -Ec2Api Never -TimeoutSec {StepSeconds}" + (ipv6 ? " -IPv6" : string.Empty) }, cliEnv, TimeSpan.FromSeconds(120), ns, uid);
         Assert.True(r.ExitCode is 0 or 3, r.ToString());
         using var doc = JsonDocument.Parse(r.Stdout);
         return doc.RootElement.EnumerateArray().Select(e => new Finding(
@@ -55,7 +56,7 @@ public sealed class CollectorLabTests
 
     private static (List<Finding> Findings, string Output, TimeSpan Elapsed, DiagnosisInput Input) Remote(string ns, uint uid, Dictionary<string, string> env, bool ipv6, int budget = Collector.DefaultOutputBudget)
     {
-        string script = Collector.Build(new CollectorParameters { IPv6 = ipv6, TimeoutSec = ipv6 ? Ipv6StepSeconds : 1, OutputBudget = budget });
+        string script = Collector.Build(new CollectorParameters { IPv6 = ipv6, TimeoutSec = StepSeconds, OutputBudget = budget });
         var sw = Stopwatch.StartNew();
         var r = CollectorRun.Run(ns, script, uid, env, TimeSpan.FromSeconds(120));
         sw.Stop();

@@ -46,18 +46,21 @@ public sealed class SshDiagnosisLabTests
         }
     }
 
+    /// <summary>Each probe step's bound in all three runs: with 1 s, a loaded machine put answers on different sides of it.</summary>
+    private const int StepSeconds = 3;
+
     private static Finding From(ImdsFinding f) => new(f.Target, f.Check.ToString(), f.Status.ToString(), f.Outcome, f.Detail, f.Cause, RemoteFix.Strip(f.Target, f.Fix), f.ShellFix, f.InstanceId, f.Evidence.ToArray());
 
     /// <summary>The cmdlet over SSH, in a real runspace with the staged module.</summary>
     private static PsResult Remote(PsSession ps, Lab lab, string host, string user = "root", string extra = "", string? key = null, string? knownHosts = null) =>
         ps.Invoke(
-            $"param($h, $u, $k, $kh) Invoke-ImdsDiagnosis -HostName $h -Port {Port} -UserName $u -KeyFilePath $k -KnownHostsFilePath $kh -TimeoutSec 1 -Verbose {extra}",
+            $"param($h, $u, $k, $kh) Invoke-ImdsDiagnosis -HostName $h -Port {Port} -UserName $u -KeyFilePath $k -KnownHostsFilePath $kh -TimeoutSec {StepSeconds} -Verbose {extra}",
             new Hashtable { ["h"] = host, ["u"] = user, ["k"] = key ?? lab.Server.ClientKey, ["kh"] = knownHosts ?? lab.Server.KnownHosts });
 
     /// <summary>Invoke-ImdsDiagnosis through the CLI inside the namespace, as that user, with that environment.</summary>
     private static List<Finding> Local(string ns, int? uid, IReadOnlyDictionary<string, string>? env)
     {
-        var r = Cli.Run(new[] { "--json", "Invoke-ImdsDiagnosis -Ec2Api Never" }, env?.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), TimeSpan.FromSeconds(120), ns, uid);
+        var r = Cli.Run(new[] { "--json", $"Invoke-ImdsDiagnosis -Ec2Api Never -TimeoutSec {StepSeconds}" }, env?.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), TimeSpan.FromSeconds(120), ns, uid);
         Assert.True(r.ExitCode is 0 or 3, r.ToString());
         using var doc = JsonDocument.Parse(r.Stdout);
         return doc.RootElement.EnumerateArray().Select(e => new Finding(
@@ -73,7 +76,7 @@ public sealed class SshDiagnosisLabTests
     /// <summary>The collector run straight in the namespace (CollectorRun: sh -s, clean environment), parsed for <paramref name="host"/>: what SSH must deliver unchanged.</summary>
     private static List<Finding> Direct(string ns, string host, uint uid, IReadOnlyDictionary<string, string>? env)
     {
-        var r = CollectorRun.Run(ns, Collector.Build(new CollectorParameters { TimeoutSec = 1 }), uid, env, TimeSpan.FromSeconds(120));
+        var r = CollectorRun.Run(ns, Collector.Build(new CollectorParameters { TimeoutSec = StepSeconds }), uid, env, TimeSpan.FromSeconds(120));
         Assert.True(r.ExitCode == 0, r.ToString());
         return DiagnosisEngine.Analyze(CollectorOutputParser.Parse(r.Stdout, host)).Select(From).ToList();
     }
