@@ -12,6 +12,19 @@ using ImdsTroubleshoot.Engine.Ec2;
 
 namespace ImdsTroubleshoot.Engine.Remote;
 
+/// <summary>How the collector goes out in SendCommand's commands parameter.</summary>
+public enum CollectorDelivery
+{
+    /// <summary>Plain, readable in SSM's command history; packed (<see cref="Collector.Pack"/>) once SSM refuses the plain one's size.</summary>
+    Auto,
+
+    /// <summary>Always the plain script.</summary>
+    Plain,
+
+    /// <summary>Always packed: gzip-compressed and base64-encoded (needs base64 and gzip on the instances).</summary>
+    Packed,
+}
+
 /// <summary>How a fleet diagnosis through SSM Run Command runs.</summary>
 public sealed class SsmDiagnosisOptions
 {
@@ -20,6 +33,9 @@ public sealed class SsmDiagnosisOptions
 
     /// <summary>The script to send instead of <see cref="Remote.Collector.Build"/>'s (tests; the transport treats it as opaque).</summary>
     public string? Script { get; init; }
+
+    /// <summary>Plain or packed collector; by default plain, then packed if SSM refuses the plain one as too large.</summary>
+    public CollectorDelivery Delivery { get; init; } = CollectorDelivery.Auto;
 
     /// <summary>Turns one instance's output into evidence; null: <see cref="CollectorOutputParser.Parse"/> (the transport tests give their own).</summary>
     public Func<string, string, DiagnosisInput>? Parser { get; init; }
@@ -185,12 +201,12 @@ public sealed class SsmFleetDiagnosis
         var clock = Stopwatch.StartNew();
 
         string script = _options.Script ?? Collector.Build(_options.Collector);
-        var commands = SplitLines(script);
+        var delivery = new DeliveryState(script, _options.Delivery);
         Task<MetadataOptionsLookup> metadata = ReadMetadataOptionsAsync(valid, Log, ct);
 
         var commandsSent = new List<SentCommand>();
         var batches = Chunking.Chunk(valid, _options.BatchSize).ToList();
-        Log($"Sending the collector ({script.Length} characters, {commands.Count} lines) to {valid.Count} instance(s) in {batches.Count} SendCommand batch(es) of at most {_options.BatchSize}; " +
+        Log($"Sending the collector ({delivery.Describe()}) to {valid.Count} instance(s) in {batches.Count} SendCommand batch(es) of at most {_options.BatchSize}; " +
             $"TimeoutSeconds {_options.CommandTimeoutSeconds}, MaxConcurrency {_options.MaxConcurrency ?? "(SSM default)"}, MaxErrors {_options.MaxErrors ?? "(SSM default)"}; the run ends within {bound.TotalSeconds:0} s.");
         int batchNumber = 0;
         try
@@ -198,7 +214,7 @@ public sealed class SsmFleetDiagnosis
             foreach (var batch in batches)
             {
                 batchNumber++;
-                await SendBatchAsync(batch, commands, $"{batchNumber}/{batches.Count}", commandsSent, Emit, Log, firstBatch: commandsSent.Count == 0 && batchNumber == 1, ct).ConfigureAwait(false);
+                await SendBatchAsync(batch, delivery, $"{batchNumber}/{batches.Count}", commandsSent, Emit, Log, firstBatch: commandsSent.Count == 0 && batchNumber == 1, ct).ConfigureAwait(false);
             }
 
             var lookup = commandsSent.Count > 0 ? await metadata.ConfigureAwait(false) : MetadataOptionsLookup.None;
@@ -332,12 +348,12 @@ public sealed class SsmFleetDiagnosis
 
     // ---------- SendCommand ----------
 
-    private async Task SendBatchAsync(IReadOnlyList<string> batch, IReadOnlyList<string> commands, string label, List<SentCommand> sent, Action<SsmInstanceResult> emit, Action<string> log, bool firstBatch, CancellationToken ct)
+    private async Task SendBatchAsync(IReadOnlyList<string> batch, DeliveryState delivery, string label, List<SentCommand> sent, Action<SsmInstanceResult> emit, Action<string> log, bool firstBatch, CancellationToken ct)
     {
         var request = new SsmSendCommandRequest
         {
             InstanceIds = batch,
-            Commands = commands,
+            Commands = delivery.Commands,
             TimeoutSeconds = _options.CommandTimeoutSeconds,
             ExecutionTimeoutSeconds = _options.CommandTimeoutSeconds,
             MaxConcurrency = _options.MaxConcurrency,
@@ -351,7 +367,15 @@ public sealed class SsmFleetDiagnosis
         }
         catch (AwsApiException ex) when (ex.ErrorCode == InvalidInstanceIdCode)
         {
-            await SplitUnmanagedAsync(batch, commands, label, sent, emit, log, ex, ct).ConfigureAwait(false);
+            await SplitUnmanagedAsync(batch, delivery, label, sent, emit, log, ex, ct).ConfigureAwait(false);
+            return;
+        }
+        catch (AwsApiException ex) when (delivery.CanPack && IsSizeRefusal(ex))
+        {
+            string before = delivery.Describe();
+            delivery.Pack();
+            log($"SendCommand batch {label}: SSM refused the plain collector ({before}) with {ex.ErrorCode}: {ex.Message} Sending it packed ({delivery.Describe()}) from now on.");
+            await SendBatchAsync(batch, delivery, label, sent, emit, log, firstBatch, ct).ConfigureAwait(false);
             return;
         }
         catch (AwsApiException ex) when (firstBatch && IsFleetWide(ex))
@@ -378,7 +402,7 @@ public sealed class SsmFleetDiagnosis
     /// a state to take commands). The IDs the message names are reported and the rest sent again; when it names none,
     /// the batch is halved until the refused instances stand alone.
     /// </summary>
-    private async Task SplitUnmanagedAsync(IReadOnlyList<string> batch, IReadOnlyList<string> commands, string label, List<SentCommand> sent, Action<SsmInstanceResult> emit, Action<string> log, AwsApiException ex, CancellationToken ct)
+    private async Task SplitUnmanagedAsync(IReadOnlyList<string> batch, DeliveryState delivery, string label, List<SentCommand> sent, Action<SsmInstanceResult> emit, Action<string> log, AwsApiException ex, CancellationToken ct)
     {
         var named = Ec2InstanceId.FindIn(ex.Message).Where(batch.Contains).ToList();
         if (batch.Count == 1 || named.Count == batch.Count)
@@ -400,14 +424,14 @@ public sealed class SsmFleetDiagnosis
 
             var rest = batch.Where(id => !named.Contains(id)).ToList();
             log($"SendCommand batch {label}: SSM refused {string.Join(", ", named)} (InvalidInstanceId); sending the other {rest.Count} again.");
-            await SendBatchAsync(rest, commands, label, sent, emit, log, firstBatch: false, ct).ConfigureAwait(false);
+            await SendBatchAsync(rest, delivery, label, sent, emit, log, firstBatch: false, ct).ConfigureAwait(false);
             return;
         }
 
         int half = batch.Count / 2;
         log($"SendCommand batch {label}: SSM refused the batch of {batch.Count} (InvalidInstanceId) without naming the instance; sending it in halves to find it.");
-        await SendBatchAsync(batch.Take(half).ToList(), commands, label + "a", sent, emit, log, firstBatch: false, ct).ConfigureAwait(false);
-        await SendBatchAsync(batch.Skip(half).ToList(), commands, label + "b", sent, emit, log, firstBatch: false, ct).ConfigureAwait(false);
+        await SendBatchAsync(batch.Take(half).ToList(), delivery, label + "a", sent, emit, log, firstBatch: false, ct).ConfigureAwait(false);
+        await SendBatchAsync(batch.Skip(half).ToList(), delivery, label + "b", sent, emit, log, firstBatch: false, ct).ConfigureAwait(false);
     }
 
     private static SsmInstanceResult NotManaged(string id, AwsApiException ex) => new(id, SsmInstanceOutcome.NotManaged,
@@ -416,6 +440,15 @@ public sealed class SsmFleetDiagnosis
         Error = ex,
         Status = "InvalidInstanceId",
     };
+
+    /// <summary>
+    /// How SSM may refuse a commands parameter that is too large (the limit is not in the API reference): the
+    /// documented InvalidParameters and MaxDocumentSizeExceeded, a ValidationException (every other SendCommand value is
+    /// checked before the call), or HTTP 413. Another refusal of these kinds costs one packed retry.
+    /// </summary>
+    private static bool IsSizeRefusal(AwsApiException ex) =>
+        ex.ErrorCode is "InvalidParameters" or "MaxDocumentSizeExceeded" or "ValidationException" or "RequestEntityTooLarge" or "RequestEntityTooLargeException"
+        || ex.StatusCode == 413;
 
     private static bool IsFleetWide(AwsApiException ex) => ex.Kind is AwsErrorKind.Unauthorized or AwsErrorKind.AuthFailure or AwsErrorKind.NoCredentials or AwsErrorKind.NoRegion or AwsErrorKind.Network;
 
@@ -737,6 +770,40 @@ public sealed class SsmFleetDiagnosis
                 ?? (_notFound?.Contains(id) == true ? $"DescribeInstances does not know {id} in {_region}" : $"DescribeInstances did not return {id}");
             return input with { MetadataOptions = null, MetadataOptionsUnavailable = input.MetadataOptionsUnavailable is null ? reason : input.MetadataOptionsUnavailable + "; " + reason, Region = knownRegion, InstanceId = input.InstanceId ?? id };
         }
+    }
+
+    /// <summary>The collector's lines as they go out: plain, or packed once (Auto) SSM refused the plain ones.</summary>
+    private sealed class DeliveryState
+    {
+        private readonly string _script;
+        private readonly CollectorDelivery _mode;
+        private string _text;
+
+        public DeliveryState(string script, CollectorDelivery mode)
+        {
+            _script = script;
+            _mode = mode;
+            IsPacked = mode == CollectorDelivery.Packed;
+            _text = IsPacked ? Collector.Pack(script) : script;
+            Commands = SplitLines(_text);
+        }
+
+        public bool IsPacked { get; private set; }
+
+        public bool CanPack => _mode == CollectorDelivery.Auto && !IsPacked;
+
+        public IReadOnlyList<string> Commands { get; private set; }
+
+        public void Pack()
+        {
+            IsPacked = true;
+            _text = Collector.Pack(_script);
+            Commands = SplitLines(_text);
+        }
+
+        public string Describe() => IsPacked
+            ? $"packed: {_text.Length} characters, {Commands.Count} lines, for a script of {_script.Length}"
+            : $"{_text.Length} characters, {Commands.Count} lines";
     }
 
     /// <summary>One SendCommand and the instances of it that have not finished.</summary>

@@ -20,6 +20,12 @@ public sealed class SsmLabTests
 {
     private const string InstanceId = "i-0123456789abcdef0";
 
+    /// <summary>
+    /// Each probe step's bound on both sides. With 1 s, a loaded machine gave a token PUT that answered remotely and
+    /// timed out locally (seen under load: the local run called it the hop limit).
+    /// </summary>
+    private const int StepSeconds = 3;
+
     private sealed record Finding(string Target, string Check, string Status, string Outcome, string Detail, string? Cause, string? Fix, string? ShellFix, string? InstanceId, string Evidence);
 
     private static List<Finding> Read(ProcessResult r)
@@ -52,18 +58,18 @@ public sealed class SsmLabTests
             env[k] = v;
         }
 
-        return Read(Cli.Run(new[] { "--json", "Invoke-ImdsDiagnosis -Ec2Api Always" }, env, TimeSpan.FromSeconds(120), ns, uid));
+        return Read(Cli.Run(new[] { "--json", $"Invoke-ImdsDiagnosis -Ec2Api Always -TimeoutSec {StepSeconds}" }, env, TimeSpan.FromSeconds(120), ns, uid));
     }
 
     /// <summary>The remote run from the host namespace: SSM runs the collector in <paramref name="ns"/>, EC2 knows the instance.</summary>
-    private static (List<Finding> Findings, FakeSsm Ssm) Remote(string ns, int hopLimit, string httpEndpoint, Dictionary<string, string>? extraEnv, int? uid)
+    private static (List<Finding> Findings, FakeSsm Ssm) Remote(string ns, int hopLimit, string httpEndpoint, Dictionary<string, string>? extraEnv, int? uid, (int, string)? commandsLimit = null)
     {
-        var ssm = new FakeSsm();
+        var ssm = new FakeSsm { CommandsLimit = commandsLimit };
         using var ec2 = new FakeEc2();
         ec2.Add(InstanceId, "lab", i => Configure(i, hopLimit, httpEndpoint));
         ssm.AddLab(InstanceId, ns, (uint)(uid ?? 0), extraEnv);
         var env = AwsEnvironment.For(null, region: "eu-west-1");
-        var r = Cli.Run(new[] { "--json", $"Invoke-ImdsDiagnosis -InstanceId {InstanceId} -EndpointUrl {ssm.Url} -Ec2EndpointUrl {ec2.Url}" }, env, TimeSpan.FromSeconds(180));
+        var r = Cli.Run(new[] { "--json", $"Invoke-ImdsDiagnosis -InstanceId {InstanceId} -EndpointUrl {ssm.Url} -Ec2EndpointUrl {ec2.Url} -TimeoutSec {StepSeconds}" }, env, TimeSpan.FromSeconds(180));
         ssm.Dispose();
         return (Read(r), ssm);
     }
@@ -136,6 +142,26 @@ public sealed class SsmLabTests
         var firewall = remote.Single(f => f.Check == "Firewall");
         Assert.Equal(("Fail", "FirewallBlocksImds"), (firewall.Status, firewall.Outcome));
         Assert.Equal(("Fail", "ConnectionRefused"), (remote.Single(f => f.Check == "Endpoint").Status, remote.Single(f => f.Check == "Endpoint").Outcome));
+    }
+
+    [LabFact]
+    public void When_SSM_refuses_the_plain_collectors_size_the_packed_one_runs_there_and_finds_the_same()
+    {
+        using var lab = NetworkLab.Create();
+        lab.StartEmulator(new EmulatorSettings { HttpPutResponseHopLimit = 2 });
+        NetworkLab.Exec(lab.InstanceNs, "iptables", "-A", "OUTPUT", "-p", "tcp", "-d", "169.254.169.254", "-j", "REJECT");
+        var local = Local(lab.InstanceNs, 2, "enabled", null, null);
+        var (remote, ssm) = Remote(lab.InstanceNs, 2, "enabled", null, null, commandsLimit: (20_000, "InvalidParameters"));
+        AssertSame(local, remote);
+        Assert.Equal(("Fail", "FirewallBlocksImds"), (remote.Single(f => f.Check == "Firewall").Status, remote.Single(f => f.Check == "Firewall").Outcome));
+
+        // The plain collector was refused, the packed one (under the limit) ran in the lab namespace.
+        Assert.Equal(new[] { 400, 200 }, ssm.Calls.Where(c => c.Operation == "SendCommand").Select(c => c.Status));
+        var sent = Assert.Single(ssm.Commands);
+        Assert.StartsWith(ImdsTroubleshoot.Engine.Remote.Collector.PackedHeader, sent.Script, StringComparison.Ordinal);
+        Assert.True(sent.Script.Length < 20_000, sent.Script.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var run = Assert.Single(ssm.LabRuns);
+        Assert.True(run.ExitCode == 0, run.ToString());
     }
 
     [LabFact]

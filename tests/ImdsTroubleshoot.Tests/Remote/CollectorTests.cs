@@ -129,6 +129,80 @@ public sealed class CollectorTests
         Assert.DoesNotContain(code, l => l.Contains("security-credentials", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("sh")]
+    [InlineData("dash")]
+    [InlineData("busybox sh")]
+    public void The_packed_collector_parses_and_runs_a_script_as_it_is_from_a_file_or_stdin(string shell)
+    {
+        string[] words = shell.Split(' ');
+        string path = Path.Combine(Path.GetTempPath(), $"imds-packed-{Guid.NewGuid():N}.sh");
+        File.WriteAllText(path, Collector.Pack(Collector.Build(new CollectorParameters { Endpoint = new Uri("http://127.0.0.1:9/"), IPv6 = true })));
+        try
+        {
+            var syntax = ProcessRunner.Run(words[0], words.Skip(1).Concat(new[] { "-n", path }), TimeSpan.FromSeconds(30));
+            Assert.True(syntax.ExitCode == 0 && syntax.Stderr.Trim().Length == 0, syntax.ToString());
+
+            // What the packed script runs behaves as the plain script: output, variables, quoting, exit code, stdin.
+            string withStdin = "imdsc_x='it'\\''s'\nprintf '%s|%s\\n' \"$imdsc_x\" \"$(echo  two   words)\"\nread -r line || line=none\necho \"stdin: $line\"\nexit 7\n";
+            File.WriteAllText(path, Collector.Pack(withStdin));
+            var fromFile = ProcessRunner.Run(words[0], words.Skip(1).Append(path), TimeSpan.FromSeconds(30), stdin: "a line\n");
+            Assert.Equal((7, "it's|two words\nstdin: a line\n", string.Empty), (fromFile.ExitCode, fromFile.Stdout, fromFile.Stderr));
+
+            // Run as sh -s (how SSH delivers it), where the script is stdin: the same output as the plain script.
+            string noStdin = "imdsc_x='it'\\''s'\nprintf '%s|%s\\n' \"$imdsc_x\" \"$(echo  two   words)\"\necho \"$0\" >/dev/null\nexit 5\n";
+            var plain = ProcessRunner.Run(words[0], words.Skip(1).Append("-s"), TimeSpan.FromSeconds(30), stdin: noStdin);
+            var packed = ProcessRunner.Run(words[0], words.Skip(1).Append("-s"), TimeSpan.FromSeconds(30), stdin: Collector.Pack(noStdin));
+            Assert.Equal((5, "it's|two words\n", string.Empty), (plain.ExitCode, plain.Stdout, plain.Stderr));
+            Assert.Equal((plain.ExitCode, plain.Stdout, plain.Stderr), (packed.ExitCode, packed.Stdout, packed.Stderr));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void The_packed_collector_is_under_half_the_size_and_unpacks_to_the_plain_one_exactly()
+    {
+        string plain = Collector.Build(new CollectorParameters { IPv6 = true, TimeoutSec = 2.5 });
+        string packed = Collector.Pack(plain);
+        Assert.StartsWith(Collector.PackedHeader + "\n", packed, StringComparison.Ordinal);
+        Assert.True(packed.Length < plain.Length * 0.5, $"{packed.Length} of {plain.Length}");
+        var lines = packed.Split('\n');
+        Assert.All(lines, l => Assert.True(l.Length <= 160, l));
+        int start = Array.FindIndex(lines, l => l.EndsWith("<<'IMDSC_PACKED' | gzip -dc", StringComparison.Ordinal)) + 1;
+        int end = Array.IndexOf(lines, "IMDSC_PACKED");
+        byte[] gz = Convert.FromBase64String(string.Concat(lines[start..end]));
+        using var input = new System.IO.Compression.GZipStream(new MemoryStream(gz), System.IO.Compression.CompressionMode.Decompress);
+        using var reader = new StreamReader(input, System.Text.Encoding.UTF8);
+        Assert.Equal(plain, reader.ReadToEnd());
+    }
+
+    [Fact]
+    public void A_packed_collector_on_a_system_without_base64_says_so_and_exits_3()
+    {
+        string bin = Path.Combine(Path.GetTempPath(), "imds-nobase64-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(bin);
+        try
+        {
+            File.CreateSymbolicLink(Path.Combine(bin, "gzip"), "/usr/bin/busybox");
+            var r = ProcessRunner.Run("/bin/sh", new[] { "-s" }, TimeSpan.FromSeconds(30), env: new Dictionary<string, string?> { ["PATH"] = bin }, stdin: Collector.Pack("echo should not run\n"));
+            Assert.Equal(Collector.UnpackFailedExitCode, r.ExitCode);
+            Assert.Equal(string.Empty, r.Stdout);
+            Assert.Contains("needs base64 to unpack", r.Stderr, StringComparison.Ordinal);
+
+            // With BusyBox's base64 and gzip it unpacks and runs.
+            File.CreateSymbolicLink(Path.Combine(bin, "base64"), "/usr/bin/busybox");
+            var ok = ProcessRunner.Run("/bin/sh", new[] { "-s" }, TimeSpan.FromSeconds(30), env: new Dictionary<string, string?> { ["PATH"] = bin }, stdin: Collector.Pack("echo ran\n"));
+            Assert.Equal((0, "ran\n"), (ok.ExitCode, ok.Stdout));
+        }
+        finally
+        {
+            Directory.Delete(bin, recursive: true);
+        }
+    }
+
     [Fact]
     public void A_real_output_parses_into_the_same_objects_a_local_run_builds()
     {

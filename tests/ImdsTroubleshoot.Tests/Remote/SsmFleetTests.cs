@@ -223,6 +223,59 @@ public sealed class SsmFleetTests : IDisposable
         Assert.EndsWith("it was cancelled there (CancelCommand).", stuck.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>A stand-in as large as the collector and as compressible as a script is (about 34 KB).</summary>
+    private static string LargeScript() => string.Concat(Enumerable.Range(1, 900).Select(n => $"echo 'collector stand-in line {n}'\n"));
+
+    [Theory]
+    [InlineData("InvalidParameters")]
+    [InlineData("MaxDocumentSizeExceeded")]
+    [InlineData("ValidationException")]
+    public async Task When_SSM_refuses_the_plain_collectors_size_it_goes_packed_once_and_for_every_later_batch(string errorCode)
+    {
+        var ids = Enumerable.Range(1, 60).Select(Id).ToList();
+        ids.ForEach(id => _ssm.AddRecorded(id, "ok"));
+        string script = LargeScript();
+        _ssm.CommandsLimit = (24_000, errorCode);
+        var (results, log, _, _) = await RunAsync(ids, Options(o => new SsmDiagnosisOptions
+        {
+            Script = script, Parser = o.Parser, PollInitial = o.PollInitial, PollMax = o.PollMax,
+        }), withEc2: false);
+
+        Assert.All(results, r => Assert.True(r.Outcome == SsmInstanceOutcome.Diagnosed, r.ToString()));
+        Assert.Equal(60, results.Count);
+        var sends = _ssm.Calls.Where(c => c.Operation == "SendCommand").ToList();
+        Assert.Equal(new[] { (400, errorCode), (200, (string?)null), (200, null) }, sends.Select(c => (c.Status, c.ErrorCode)));
+        Assert.Equal(2, _ssm.Commands.Count);
+        Assert.All(_ssm.Commands, c => Assert.Equal(Collector.Pack(script).TrimEnd('\n'), c.Script));
+        Assert.Single(log, l => l.Contains($"SSM refused the plain collector ({script.Length} characters", StringComparison.Ordinal) && l.Contains("with " + errorCode, StringComparison.Ordinal) && l.Contains("Sending it packed (packed: ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_refusal_the_packed_collector_cannot_cure_is_reported_per_instance_after_one_retry()
+    {
+        var ids = Enumerable.Range(1, 60).Select(Id).ToList();
+        ids.ForEach(id => _ssm.AddRecorded(id, "ok"));
+        _ssm.CommandsLimit = (1_000, "InvalidParameters");
+        var (results, _, _, _) = await RunAsync(ids, Options(o => new SsmDiagnosisOptions { Script = LargeScript(), Parser = o.Parser }), withEc2: false);
+        Assert.Equal(60, results.Count);
+        Assert.All(results, r => Assert.Equal((SsmInstanceOutcome.RequestFailed, "InvalidParameters"), (r.Outcome, r.Error!.ErrorCode)));
+        Assert.Equal(3, _ssm.Count("SendCommand")); // plain, packed; the second batch packed at once
+    }
+
+    [Fact]
+    public async Task With_Plain_delivery_the_script_is_never_packed_and_with_Packed_always()
+    {
+        _ssm.AddRecorded(Id(1), "ok");
+        _ssm.CommandsLimit = (24_000, "InvalidParameters");
+        var (plain, _, _, _) = await RunAsync(new[] { Id(1) }, Options(o => new SsmDiagnosisOptions { Script = LargeScript(), Parser = o.Parser, Delivery = CollectorDelivery.Plain }), withEc2: false);
+        Assert.Equal(SsmInstanceOutcome.RequestFailed, Assert.Single(plain).Outcome);
+        Assert.Equal(1, _ssm.Count("SendCommand"));
+
+        var (packed, _, _, _) = await RunAsync(new[] { Id(1) }, Options(o => new SsmDiagnosisOptions { Script = "echo small\n", Parser = o.Parser, PollInitial = o.PollInitial, Delivery = CollectorDelivery.Packed }), withEc2: false);
+        Assert.Equal(SsmInstanceOutcome.Diagnosed, Assert.Single(packed).Outcome);
+        Assert.StartsWith(Collector.PackedHeader, Assert.Single(_ssm.Commands).Script, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Stopping_the_run_cancels_the_command_where_it_still_runs_and_returns_promptly()
     {

@@ -111,6 +111,12 @@ public sealed class FakeSsm : IDisposable
     /// <summary>Operations answered with AccessDeniedException.</summary>
     public HashSet<string> DeniedOperations { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// A size limit on the "commands" parameter (characters of the joined script) and the error SendCommand answers
+    /// with above it. Real SSM's limit and error are not documented; the module must cope with any of the likely ones.
+    /// </summary>
+    public (int MaxCharacters, string ErrorCode)? CommandsLimit { get; set; }
+
     /// <summary>How long a lab script may run before the fake reports ExecutionTimedOut.</summary>
     public TimeSpan LabTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
@@ -330,6 +336,15 @@ public sealed class FakeSsm : IDisposable
 
         string? executionTimeout = parameters.TryGetProperty("executionTimeout", out var et) && et.GetArrayLength() > 0 ? et[0].GetString() : null;
         string script = string.Join("\n", commands.EnumerateArray().Select(x => x.GetString()));
+        if (CommandsLimit is { } limit && script.Length > limit.MaxCharacters)
+        {
+            return Error(limit.ErrorCode, limit.ErrorCode switch
+            {
+                "MaxDocumentSizeExceeded" => "The size limit of a document is 64 KB.",
+                "ValidationException" => $"1 validation error detected: Value at 'parameters' failed to satisfy constraint: Member must have length less than or equal to {limit.MaxCharacters}",
+                _ => "Parameter \"commands\" is too large.",
+            }, ids: ids);
+        }
         string commandId;
         CommandState state;
         lock (_lock)
