@@ -16,7 +16,7 @@ public static partial class Collector
     /// <summary>
     /// <paramref name="script"/> gzip-compressed and base64-encoded inside a small POSIX sh wrapper that unpacks it with
     /// base64 and gzip (coreutils or BusyBox) and runs it in the same shell, so that it behaves as the plain script does:
-    /// about 40% of the plain size, for an SSM that refuses the plain collector as too large. The plain script stays the
+    /// about 45% of the plain size, for an SSM that refuses the plain collector as too large. The plain script stays the
     /// default because it can be read as it is in SSM's command history.
     /// </summary>
     public static string Pack(string script)
