@@ -360,10 +360,17 @@ public sealed class SsmFleetDiagnosis
             MaxErrors = _options.MaxErrors,
             Comment = _options.Comment,
         };
+        ct.ThrowIfCancellationRequested();
+
+        // Once sent, a SendCommand is not abandoned at Ctrl+C or the deadline: SSM may already have created the command,
+        // and only its ID lets it be cancelled. The call gets CancelTimeout more to answer (waits between throttled
+        // attempts still end at once).
+        using var inFlight = new CancellationTokenSource();
+        using var grace = ct.Register(() => inFlight.CancelAfter(_options.CancelTimeout));
         string commandId;
         try
         {
-            commandId = await WithThrottleRetryAsync("SendCommand", label, c => _ssm.SendCommandAsync(request, c), log, ct).ConfigureAwait(false);
+            commandId = await WithThrottleRetryAsync("SendCommand", label, _ => _ssm.SendCommandAsync(request, inFlight.Token), log, ct).ConfigureAwait(false);
         }
         catch (AwsApiException ex) when (ex.ErrorCode == InvalidInstanceIdCode)
         {
@@ -395,6 +402,7 @@ public sealed class SsmFleetDiagnosis
 
         log($"SendCommand batch {label}: {batch.Count} instance(s), command {commandId}.");
         sent.Add(new SentCommand(commandId, batch));
+        ct.ThrowIfCancellationRequested();
     }
 
     /// <summary>
@@ -691,6 +699,7 @@ public sealed class SsmFleetDiagnosis
         TimeSpan wait = _options.ThrottleInitialWait;
         for (int attempt = 0; ; attempt++)
         {
+            ct.ThrowIfCancellationRequested();
             _calls.AddOrUpdate(operation, 1, (_, n) => n + 1);
             try
             {

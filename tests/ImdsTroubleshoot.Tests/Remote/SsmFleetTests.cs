@@ -308,6 +308,37 @@ public sealed class SsmFleetTests : IDisposable
     }
 
     [Fact]
+    public async Task Ctrl_C_while_SendCommand_is_in_flight_waits_for_its_command_ID_and_cancels_that_command()
+    {
+        _ssm.AddFailing(Id(1), FakeSsmMode.NeverFinishes);
+        _ssm.AddFailing(Id(2), FakeSsmMode.NeverFinishes);
+        _ssm.SendCommandDelay = TimeSpan.FromSeconds(1.5);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(0.5));
+        var sw = Stopwatch.StartNew();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => RunAsync(new[] { Id(1), Id(2) }, Options(), withEc2: false, ct: cts.Token));
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), sw.Elapsed.ToString());
+        var command = Assert.Single(_ssm.Commands);
+        var cancel = Assert.Single(_ssm.Calls, c => c.Operation == "CancelCommand");
+        Assert.Equal((200, command.CommandId), (cancel.Status, cancel.CommandId));
+        Assert.Equal(new[] { Id(1), Id(2) }, cancel.InstanceIds);
+        Assert.Equal(1, _ssm.Count("SendCommand"));
+    }
+
+    [Fact]
+    public async Task A_SendCommand_answer_that_never_comes_after_Ctrl_C_is_waited_for_only_CancelTimeout()
+    {
+        _ssm.AddFailing(Id(1), FakeSsmMode.NeverFinishes);
+        _ssm.SendCommandDelay = TimeSpan.FromSeconds(30);
+        using var ssm = StagedBridge.Instance.ConnectSsm(Connection(_ssm.Url));
+        var fleet = new SsmFleetDiagnosis(ssm, null, Options(o => new SsmDiagnosisOptions { Script = o.Script, Parser = o.Parser, CancelTimeout = TimeSpan.FromSeconds(2) }));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(0.5));
+        var sw = Stopwatch.StartNew();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fleet.RunAsync(new[] { Id(1) }, _ => { }, null, cts.Token));
+        Assert.InRange(sw.Elapsed, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(8));
+        Assert.Equal(0, _ssm.Count("CancelCommand"));
+    }
+
+    [Fact]
     public async Task When_CancelCommand_is_refused_the_result_says_the_command_may_run_on()
     {
         _ssm.AddFailing(Id(1), FakeSsmMode.NeverFinishes);

@@ -117,6 +117,9 @@ public sealed class FakeSsm : IDisposable
     /// </summary>
     public (int MaxCharacters, string ErrorCode)? CommandsLimit { get; set; }
 
+    /// <summary>How long SendCommand's answer takes after the command was created.</summary>
+    public TimeSpan SendCommandDelay { get; set; }
+
     /// <summary>How long a lab script may run before the fake reports ExecutionTimedOut.</summary>
     public TimeSpan LabTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
@@ -211,6 +214,12 @@ public sealed class FakeSsm : IDisposable
             catch (Exception ex) when (ex is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
             {
                 answer = Error("SerializationException", "Could not read the request: " + ex.Message);
+            }
+
+            if (operation == "SendCommand" && SendCommandDelay > TimeSpan.Zero)
+            {
+                // The command exists (ListCommandInvocations knows it) before its answer reaches the client.
+                await Task.Delay(SendCommandDelay).ConfigureAwait(false);
             }
 
             _calls.Enqueue(new FakeSsmCall(DateTimeOffset.UtcNow, operation, answer.InstanceIds ?? Array.Empty<string>(), answer.CommandId, answer.Status, answer.ErrorCode, accessKey, context.Request.UserAgent ?? string.Empty));
