@@ -4,6 +4,9 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using ImdsTroubleshoot.Engine.Ec2;
 
 namespace ImdsTroubleshoot.Engine.Remote;
 
@@ -49,6 +52,15 @@ public sealed class SshDiagnosisOptions
 
     /// <summary>How many hosts at once (1..64).</summary>
     public int ThrottleLimit { get; init; } = 4;
+
+    /// <summary>
+    /// Reads an instance's metadata options through the EC2 API (instance ID and Region as the host's IMDS told the
+    /// collector); throws with a plain reason when it cannot. Null: the EC2 API is not asked.
+    /// </summary>
+    public Func<string, string?, CancellationToken, Task<ImdsMetadataOption?>>? ReadMetadataOptions { get; init; }
+
+    /// <summary>Why the EC2 API is not asked, when <see cref="ReadMetadataOptions"/> is null.</summary>
+    public string? MetadataOptionsUnavailable { get; init; }
 
     /// <summary>
     /// The time the collector gets on a host: 30 s for starting the shell and reading files, plus 20 probe steps of

@@ -6,6 +6,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using ImdsTroubleshoot.Engine.Diagnosis;
+using ImdsTroubleshoot.Engine.Ec2;
 
 namespace ImdsTroubleshoot.Engine.Remote;
 
@@ -212,7 +213,49 @@ public sealed class SshDiagnosis
             return new SshHostResult { Target = target, Failure = new SshFailure(SshFailureKind.ClientNotFound, ex.Message) };
         }
 
-        return Interpret(target, run);
+        SshHostResult result = Interpret(target, run);
+        return result.Input is { } input ? await WithMetadataOptionsAsync(result, input, cancellationToken).ConfigureAwait(false) : result;
+    }
+
+    /// <summary>The host's findings with its metadata options from the EC2 API when asked, or with why they are not known.</summary>
+    private async Task<SshHostResult> WithMetadataOptionsAsync(SshHostResult result, DiagnosisInput input, CancellationToken ct)
+    {
+        string? reason;
+        ImdsMetadataOption? options = null;
+        if (_options.ReadMetadataOptions is null)
+        {
+            reason = _options.MetadataOptionsUnavailable;
+            if (reason is null)
+            {
+                return result;
+            }
+        }
+        else if (input.InstanceId is null)
+        {
+            reason = "the host's IMDS could not say which instance it is: read them with Get-ImdsMetadataOption -InstanceId ID -Region REGION";
+        }
+        else
+        {
+            try
+            {
+                options = await _options.ReadMetadataOptions(input.InstanceId, input.Region, ct).ConfigureAwait(false);
+                reason = options is null ? $"the EC2 API does not know {input.InstanceId}" : null;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                reason = "the EC2 API could not be asked: " + ex.Message;
+            }
+        }
+
+        input = input with { MetadataOptions = options, MetadataOptionsUnavailable = reason };
+        return new SshHostResult
+        {
+            Target = result.Target,
+            Input = input,
+            Findings = DiagnosisEngine.Analyze(input).ToList(),
+            OutputTruncated = result.OutputTruncated,
+            Elapsed = result.Elapsed,
+        };
     }
 
     /// <summary>What a finished ssh run means: findings from its output, or a typed failure.</summary>

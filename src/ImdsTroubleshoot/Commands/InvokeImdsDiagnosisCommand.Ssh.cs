@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Management.Automation;
+using ImdsTroubleshoot.Engine.AwsApi;
 using ImdsTroubleshoot.Engine.Diagnosis;
 using ImdsTroubleshoot.Engine.Remote;
 
@@ -142,8 +143,17 @@ public sealed partial class InvokeImdsDiagnosisCommand
             }
         }
 
+        // The EC2 API (the HopLimit and MetadataOptions checks' evidence) is asked with this machine's AWS credentials,
+        // so over SSH only when the user names an account, Region or endpoint, or says -Ec2Api Always.
+        bool awsNamed = Region is not null || ProfileName is not null || EndpointUrl is not null;
+        bool askEc2 = Ec2Api == Ec2ApiUse.Always || (Ec2Api == Ec2ApiUse.Auto && awsNamed);
+        AwsConnectionOptions? ec2Template = askEc2 ? ConnectionOptions(Region, "-Region") : null;
         var options = new SshDiagnosisOptions
         {
+            ReadMetadataOptions = ec2Template is null ? null : (id, region, ct) => ReadMetadataOptionsAsync(ec2Template, id, region, ct),
+            MetadataOptionsUnavailable = Ec2Api == Ec2ApiUse.Never
+                ? "-Ec2Api Never"
+                : "over SSH the EC2 API is asked only with -Region, -ProfileName, -EndpointUrl or -Ec2Api Always",
             Collector = new CollectorParameters { TimeoutSec = TimeoutSec, IPv6 = IPv6.IsPresent },
             Sudo = Sudo.IsPresent,
             HostKeyPolicy = AcceptNewHostKey.IsPresent ? SshHostKeyPolicy.AcceptNew : SshHostKeyPolicy.Strict,
@@ -163,14 +173,15 @@ public sealed partial class InvokeImdsDiagnosisCommand
             throw;
         }
 
-        if (Region is not null || ProfileName is not null || EndpointUrl is not null)
+        if (awsNamed && !askEc2)
         {
-            WriteWarning("-Region, -ProfileName and -EndpointUrl are not used over SSH: the EC2 API is not asked, and the MetadataOptions check is skipped. Run Get-ImdsMetadataOption -InstanceId with the instance IDs the findings show.");
+            WriteWarning("-Region, -ProfileName and -EndpointUrl are not used with -Ec2Api Never: the MetadataOptions check is skipped.");
         }
 
         string seconds(TimeSpan t) => t.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture);
         WriteVerbose($"ssh client {diagnosis.Client}; {_sshTargets.Count} host(s), {ThrottleLimit} at a time; each host gets {seconds(options.TotalTimeout)} s (connect {ConnectTimeoutSec} s + the collector's budget); host keys: "
-            + (AcceptNewHostKey.IsPresent ? "a new host is trusted on first use, a changed key fails" : "must already be known") + (knownHosts is null ? " (the user's known_hosts)" : " (" + knownHosts + ")") + ".");
+            + (AcceptNewHostKey.IsPresent ? "a new host is trusted on first use, a changed key fails" : "must already be known") + (knownHosts is null ? " (the user's known_hosts)" : " (" + knownHosts + ")") + "; "
+            + (ec2Template is null ? "the EC2 API is not asked (" + options.MetadataOptionsUnavailable + ")." : "the metadata options of the instance each host names come from the EC2 API" + (Region is null ? " in the Region the host's IMDS names." : " in " + Region + ".")));
 
         var progress = new ProgressRecord(2, "Diagnosing IMDS over SSH", $"0 of {_sshTargets.Count} host(s) done");
         int done = 0;

@@ -38,7 +38,12 @@ public sealed partial class InvokeImdsDiagnosisCommand : AwsCmdletBase
     [Parameter]
     public SwitchParameter IPv6 { get; set; }
 
+    /// <summary>
+    /// When to read the metadata options from the EC2 API. Locally, Auto asks on an EC2 instance that uses its own
+    /// IMDS; over SSH, Auto asks only when -Region, -ProfileName or -EndpointUrl says which AWS account to use.
+    /// </summary>
     [Parameter(ParameterSetName = Local)]
+    [Parameter(ParameterSetName = Ssh)]
     public Ec2ApiUse Ec2Api { get; set; } = Ec2ApiUse.Auto;
 
     [Parameter]

@@ -92,6 +92,63 @@ public sealed class SshCmdletTests : IDisposable
     }
 
     [Fact]
+    public void Over_SSH_the_EC2_API_is_asked_only_when_an_account_Region_or_endpoint_is_named()
+    {
+        // A stand-in ssh that prints a collector output recorded in the lab (instance i-0123456789abcdef0, eu-west-1).
+        string bin = Directory.CreateTempSubdirectory("imds-fakessh-").FullName;
+        try
+        {
+            string fixture = Path.Combine(AppContext.BaseDirectory, "Fixtures", "Remote", "uid-rule-root.out");
+            File.WriteAllText(Path.Combine(bin, "ssh"), $"#!/bin/sh\ncat > /dev/null\ncat '{fixture}'\n");
+            File.SetUnixFileMode(Path.Combine(bin, "ssh"), (UnixFileMode)0b111_101_101);
+            using var ec2 = new FakeEc2();
+            ec2.Add("i-0123456789abcdef0", "web-1", i => i.HttpPutResponseHopLimit = 1);
+            var env = AwsEnvironment.For(ec2.Url, region: "eu-west-1");
+            env["PATH"] = bin + ":/usr/bin:/bin";
+            string Options(string extra)
+            {
+                var r = Cli.Run(new[] { "--json", "Invoke-ImdsDiagnosis -HostName h1 " + extra + " | Where-Object Check -eq MetadataOptions" }, env, TimeSpan.FromSeconds(90));
+                Assert.True(r.ExitCode is 0 or 3, r.ToString());
+                return r.Stdout + r.Stderr;
+            }
+
+            // Credentials and a Region in the environment alone do not make an SSH diagnosis call AWS.
+            string plain = Options(string.Empty);
+            Assert.Contains("\"Status\": \"Skipped\"", plain, StringComparison.Ordinal);
+            Assert.Contains("over SSH the EC2 API is asked only with -Region, -ProfileName, -EndpointUrl or -Ec2Api Always", plain, StringComparison.Ordinal);
+            Assert.Equal(0, ec2.TotalCalls);
+
+            // Naming the Region asks EC2 about the instance the host's IMDS named: the hop limit of 1 is a warning.
+            string asked = Options("-Region eu-west-1");
+            Assert.Equal(1, ec2.Calls("DescribeInstances"));
+            Assert.Contains("\"Status\": \"Warn\"", asked, StringComparison.Ordinal);
+            Assert.Contains("\"InstanceId\": \"i-0123456789abcdef0\"", asked, StringComparison.Ordinal);
+            Assert.Contains("\"Target\": \"h1\"", asked, StringComparison.Ordinal);
+
+            string always = Options("-Ec2Api Always");
+            Assert.Equal(2, ec2.Calls("DescribeInstances"));
+            Assert.Contains("\"Status\": \"Warn\"", always, StringComparison.Ordinal);
+
+            // -Ec2Api Never wins over a named Region, and says so.
+            string never = Options("-Region eu-west-1 -Ec2Api Never");
+            Assert.Equal(2, ec2.Calls("DescribeInstances"));
+            Assert.Contains("\"SkipReason\": \"-Ec2Api Never\"", never, StringComparison.Ordinal);
+            Assert.Contains("WARNING: -Region, -ProfileName and -EndpointUrl are not used with -Ec2Api Never", never, StringComparison.Ordinal);
+            Assert.Contains("\"Status\": \"Skipped\"", never, StringComparison.Ordinal);
+
+            // An EC2 API that refuses is a reason in the finding, not an error.
+            ec2.DeniedActions.Add("DescribeInstances");
+            string denied = Options("-Region eu-west-1");
+            Assert.Contains("the EC2 API could not be asked", denied, StringComparison.Ordinal);
+            Assert.Contains("UnauthorizedOperation", denied, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(bin, recursive: true);
+        }
+    }
+
+    [Fact]
     public void No_ssh_client_is_a_terminating_SshClientNotFound_and_bad_hosts_start_no_ssh_process()
     {
         // The staged CLI in a separate process, whose PATH holds only a stand-in ssh that records every start.
@@ -114,10 +171,9 @@ public sealed class SshCmdletTests : IDisposable
             Assert.False(File.Exists(log), "ssh was started: " + (File.Exists(log) ? File.ReadAllText(log) : string.Empty));
 
             // Piped records each bring their own UserName and Port; a record without them gets none (no leftovers from the previous record).
-            var piped = Cli.Run(new[] { "@([pscustomobject]@{ HostName = 'h1'; UserName = 'ec2-user'; Port = 2201 }, [pscustomobject]@{ HostName = 'h2' }, [pscustomobject]@{ HostName = 'h3'; Port = 2203 }) | Invoke-ImdsDiagnosis -ThrottleLimit 1 -Region eu-west-1 | ForEach-Object Target" },
+            var piped = Cli.Run(new[] { "@([pscustomobject]@{ HostName = 'h1'; UserName = 'ec2-user'; Port = 2201 }, [pscustomobject]@{ HostName = 'h2' }, [pscustomobject]@{ HostName = 'h3'; Port = 2203 }) | Invoke-ImdsDiagnosis -ThrottleLimit 1 | ForEach-Object Target" },
                 new Dictionary<string, string?> { ["PATH"] = bin }, TimeSpan.FromSeconds(90));
             Assert.True(piped.ExitCode == 0, piped.ToString());
-            Assert.Contains("-Region, -ProfileName and -EndpointUrl are not used over SSH", piped.Combined, StringComparison.Ordinal);
             Assert.Equal(new[] { "h1", "h2", "h3" }, piped.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToArray());
             var started = File.ReadAllLines(log).Select(l => l[l.IndexOf("-- ", StringComparison.Ordinal)..] + " " + string.Join(' ', l.Split(' ').Where(a => a is "-p" or "-l" || a.StartsWith("22", StringComparison.Ordinal) || a == "ec2-user"))).ToArray();
             Assert.Equal(new[] { "-- h1 sh -s -p 2201 -l ec2-user", "-- h2 sh -s ", "-- h3 sh -s -p 2203" }, started);

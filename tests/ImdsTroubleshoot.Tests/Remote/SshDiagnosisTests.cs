@@ -136,6 +136,40 @@ public sealed class SshDiagnosisTests
     }
 
     [Fact]
+    public async Task Metadata_options_are_read_for_the_instance_the_hosts_IMDS_names_and_otherwise_say_why_not()
+    {
+        string recorded = System.IO.File.ReadAllText(System.IO.Path.Combine(AppContext.BaseDirectory, "Fixtures", "Remote", "uid-rule-root.out"));
+        var runner = new RecordingRunner { Answer = h => (TimeSpan.Zero, new SshProcessResult { ExitCode = 0, StandardOutput = h == "garbage" ? "no collector here\n" : recorded }) };
+        var asked = new ConcurrentQueue<(string Id, string? Region)>();
+        var options = new SshDiagnosisOptions
+        {
+            SshClientPath = "/bin/sh",
+            ReadMetadataOptions = (id, region, _) =>
+            {
+                asked.Enqueue((id, region));
+                return Task.FromResult<Engine.Ec2.ImdsMetadataOption?>(id == "i-0123456789abcdef0"
+                    ? new Engine.Ec2.ImdsMetadataOption(id, "web-1", "running", Engine.Ec2.MetadataOptionsState.Applied, Engine.Emulator.FeatureState.Enabled, Engine.Emulator.HttpTokensState.Required, 1, Engine.Emulator.FeatureState.Disabled, Engine.Emulator.FeatureState.Disabled, region)
+                    : null);
+            },
+        };
+        var diagnosis = new SshDiagnosis(options, runner, "echo x");
+        var ok = await diagnosis.RunAsync(SshTarget.Create("h1"), CancellationToken.None);
+        Assert.Equal(("i-0123456789abcdef0", "eu-west-1"), Assert.Single(asked));
+        Assert.Equal(1, ok.Input!.MetadataOptions!.HttpPutResponseHopLimit);
+        Assert.Null(ok.Input.MetadataOptionsUnavailable);
+        Assert.NotEqual(Engine.Diagnosis.FindingStatus.Skipped, ok.Findings.Single(f => f.Check == Engine.Diagnosis.DiagnosisCheck.MetadataOptions).Status);
+
+        var unknown = await diagnosis.RunAsync(SshTarget.Create("garbage"), CancellationToken.None);
+        Assert.Single(asked);
+        Assert.StartsWith("the host's IMDS could not say which instance it is", unknown.Input!.MetadataOptionsUnavailable, StringComparison.Ordinal);
+
+        var failing = new SshDiagnosis(new SshDiagnosisOptions { SshClientPath = "/bin/sh", ReadMetadataOptions = (_, _, _) => throw new InvalidOperationException("no credentials") }, runner, "echo x");
+        var refused = await failing.RunAsync(SshTarget.Create("h1"), CancellationToken.None);
+        Assert.Equal("the EC2 API could not be asked: no credentials", refused.Input!.MetadataOptionsUnavailable);
+        Assert.Contains("no credentials", refused.Findings.Single(f => f.Check == Engine.Diagnosis.DiagnosisCheck.MetadataOptions).Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Cancellation_stops_every_host()
     {
         var runner = new RecordingRunner { Answer = _ => (TimeSpan.FromSeconds(30), new SshProcessResult()) };
