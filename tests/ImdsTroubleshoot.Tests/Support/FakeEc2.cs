@@ -263,52 +263,30 @@ public sealed class FakeEc2 : IDisposable
 
     private async Task HandleAsync(HttpListenerContext context)
     {
-        try
+        string body = await LoopbackHttpServer.ReadBodyAsync(context).ConfigureAwait(false);
+        var parameters = ParseForm(context.Request.Url?.Query?.TrimStart('?') ?? string.Empty);
+        foreach (var kv in ParseForm(body))
         {
-            string body;
-            using (var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8))
-            {
-                body = await reader.ReadToEndAsync().ConfigureAwait(false);
-            }
-
-            var parameters = ParseForm(context.Request.Url?.Query?.TrimStart('?') ?? string.Empty);
-            foreach (var kv in ParseForm(body))
-            {
-                parameters[kv.Key] = kv.Value;
-            }
-
-            if (Latency > TimeSpan.Zero)
-            {
-                await Task.Delay(Latency).ConfigureAwait(false);
-            }
-
-            string action = parameters.TryGetValue("Action", out var a) ? a : string.Empty;
-            var (accessKey, region) = ParseAuthorization(context.Request.Headers["Authorization"]);
-            Answer answer = Process(action, parameters, accessKey);
-            _calls.AddOrUpdate(action, 1, (_, n) => n + 1);
-            _requests.Enqueue(new FakeEc2Request(DateTimeOffset.UtcNow, action, parameters, context.Request.UserAgent ?? string.Empty, accessKey, region, answer.Status, answer.ErrorCode));
-            if (answer.ErrorCode == "RequestLimitExceeded")
-            {
-                Interlocked.Increment(ref _throttled);
-            }
-
-            byte[] bytes = Encoding.UTF8.GetBytes(answer.Body);
-            context.Response.StatusCode = answer.Status;
-            context.Response.ContentType = "text/xml;charset=UTF-8";
-            context.Response.Headers["Server"] = "AmazonEC2";
-            context.Response.ContentLength64 = bytes.Length;
-            await context.Response.OutputStream.WriteAsync(bytes).ConfigureAwait(false);
-            context.Response.Close();
+            parameters[kv.Key] = kv.Value;
         }
-        catch (Exception) when (_server.IsStopping)
+
+        if (Latency > TimeSpan.Zero)
         {
+            await Task.Delay(Latency).ConfigureAwait(false);
         }
-        catch (HttpListenerException)
+
+        string action = parameters.TryGetValue("Action", out var a) ? a : string.Empty;
+        var (accessKey, region) = ParseAuthorization(context.Request.Headers["Authorization"]);
+        Answer answer = Process(action, parameters, accessKey);
+        _calls.AddOrUpdate(action, 1, (_, n) => n + 1);
+        _requests.Enqueue(new FakeEc2Request(DateTimeOffset.UtcNow, action, parameters, context.Request.UserAgent ?? string.Empty, accessKey, region, answer.Status, answer.ErrorCode));
+        if (answer.ErrorCode == "RequestLimitExceeded")
         {
+            Interlocked.Increment(ref _throttled);
         }
-        catch (IOException)
-        {
-        }
+
+        context.Response.Headers["Server"] = "AmazonEC2";
+        await LoopbackHttpServer.RespondAsync(context, answer.Status, "text/xml;charset=UTF-8", answer.Body).ConfigureAwait(false);
     }
 
     private readonly record struct Answer(int Status, string Body, string? ErrorCode);

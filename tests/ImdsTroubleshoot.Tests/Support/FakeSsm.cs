@@ -194,57 +194,35 @@ public sealed class FakeSsm : IDisposable
 
     private async Task HandleAsync(HttpListenerContext context)
     {
+        string body = await LoopbackHttpServer.ReadBodyAsync(context).ConfigureAwait(false);
+        string target = context.Request.Headers["X-Amz-Target"] ?? string.Empty;
+        string operation = target.StartsWith("AmazonSSM.", StringComparison.Ordinal) ? target.Substring("AmazonSSM.".Length) : target;
+        string? accessKey = Regex.Match(context.Request.Headers["Authorization"] ?? string.Empty, @"Credential=([^/\s,]+)/") is { Success: true } m ? m.Groups[1].Value : null;
+        int n = _counts.AddOrUpdate(operation, 1, (_, c) => c + 1);
+        Answer answer;
         try
         {
-            string body;
-            using (var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8))
-            {
-                body = await reader.ReadToEndAsync().ConfigureAwait(false);
-            }
-
-            string target = context.Request.Headers["X-Amz-Target"] ?? string.Empty;
-            string operation = target.StartsWith("AmazonSSM.", StringComparison.Ordinal) ? target.Substring("AmazonSSM.".Length) : target;
-            string? accessKey = Regex.Match(context.Request.Headers["Authorization"] ?? string.Empty, @"Credential=([^/\s,]+)/") is { Success: true } m ? m.Groups[1].Value : null;
-            int n = _counts.AddOrUpdate(operation, 1, (_, c) => c + 1);
-            Answer answer;
-            try
-            {
-                answer = Process(operation, n, context.Request.ContentType, body);
-            }
-            catch (Exception ex) when (ex is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
-            {
-                answer = Error("SerializationException", "Could not read the request: " + ex.Message);
-            }
-
-            if (operation == "SendCommand" && SendCommandDelay > TimeSpan.Zero)
-            {
-                // The command exists (ListCommandInvocations knows it) before its answer reaches the client.
-                await Task.Delay(SendCommandDelay).ConfigureAwait(false);
-            }
-
-            _calls.Enqueue(new FakeSsmCall(DateTimeOffset.UtcNow, operation, answer.InstanceIds ?? Array.Empty<string>(), answer.CommandId, answer.Status, answer.ErrorCode, accessKey, context.Request.UserAgent ?? string.Empty));
-            byte[] bytes = Encoding.UTF8.GetBytes(answer.Body);
-            context.Response.StatusCode = answer.Status;
-            context.Response.ContentType = "application/x-amz-json-1.1";
-            context.Response.Headers["x-amzn-RequestId"] = Guid.NewGuid().ToString();
-            if (answer.ErrorCode is not null)
-            {
-                context.Response.Headers["x-amzn-ErrorType"] = answer.ErrorCode;
-            }
-
-            context.Response.ContentLength64 = bytes.Length;
-            await context.Response.OutputStream.WriteAsync(bytes).ConfigureAwait(false);
-            context.Response.Close();
+            answer = Process(operation, n, context.Request.ContentType, body);
         }
-        catch (Exception) when (_server.IsStopping)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
         {
+            answer = Error("SerializationException", "Could not read the request: " + ex.Message);
         }
-        catch (HttpListenerException)
+
+        if (operation == "SendCommand" && SendCommandDelay > TimeSpan.Zero)
         {
+            // The command exists (ListCommandInvocations knows it) before its answer reaches the client.
+            await Task.Delay(SendCommandDelay).ConfigureAwait(false);
         }
-        catch (IOException)
+
+        _calls.Enqueue(new FakeSsmCall(DateTimeOffset.UtcNow, operation, answer.InstanceIds ?? Array.Empty<string>(), answer.CommandId, answer.Status, answer.ErrorCode, accessKey, context.Request.UserAgent ?? string.Empty));
+        context.Response.Headers["x-amzn-RequestId"] = Guid.NewGuid().ToString();
+        if (answer.ErrorCode is not null)
         {
+            context.Response.Headers["x-amzn-ErrorType"] = answer.ErrorCode;
         }
+
+        await LoopbackHttpServer.RespondAsync(context, answer.Status, "application/x-amz-json-1.1", answer.Body).ConfigureAwait(false);
     }
 
     private static Answer Error(string code, string message, int status = 400, IReadOnlyList<string>? ids = null) =>

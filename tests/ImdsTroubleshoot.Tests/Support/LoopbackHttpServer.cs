@@ -1,6 +1,8 @@
 using System;
+using System.IO;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -8,7 +10,8 @@ namespace ImdsTroubleshoot.Tests.Support;
 
 /// <summary>
 /// An HttpListener on a free 127.0.0.1 port that hands every request to a handler: the plumbing of the fake AWS
-/// endpoints (FakeEc2, FakeSsm), which differ only in the protocol they speak.
+/// endpoints (FakeEc2, FakeSsm), which differ only in the protocol they speak. A client that goes away while its
+/// request is handled, or a request still running when the server stops, ends that request quietly.
 /// </summary>
 public sealed class LoopbackHttpServer : IDisposable
 {
@@ -65,6 +68,41 @@ public sealed class LoopbackHttpServer : IDisposable
         }
     }
 
+    /// <summary>The request body as UTF-8 text.</summary>
+    public static async Task<string> ReadBodyAsync(HttpListenerContext context)
+    {
+        using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
+        return await reader.ReadToEndAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Writes the status and the UTF-8 body (with its length) and closes the response; headers are set before.</summary>
+    public static async Task RespondAsync(HttpListenerContext context, int status, string contentType, string body)
+    {
+        byte[] bytes = Encoding.UTF8.GetBytes(body);
+        context.Response.StatusCode = status;
+        context.Response.ContentType = contentType;
+        context.Response.ContentLength64 = bytes.Length;
+        await context.Response.OutputStream.WriteAsync(bytes).ConfigureAwait(false);
+        context.Response.Close();
+    }
+
+    private async Task HandleOneAsync(HttpListenerContext context)
+    {
+        try
+        {
+            await _handle(context).ConfigureAwait(false);
+        }
+        catch (Exception) when (IsStopping)
+        {
+        }
+        catch (HttpListenerException)
+        {
+        }
+        catch (IOException)
+        {
+        }
+    }
+
     private static int FreePort()
     {
         var l = new TcpListener(IPAddress.Loopback, 0);
@@ -92,7 +130,7 @@ public sealed class LoopbackHttpServer : IDisposable
                 continue;
             }
 
-            _ = Task.Run(() => _handle(context));
+            _ = Task.Run(() => HandleOneAsync(context));
         }
     }
 }
