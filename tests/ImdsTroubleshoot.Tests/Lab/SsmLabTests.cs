@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using System.Text.Json;
 using ImdsTroubleshoot.Engine.Emulator;
 using ImdsTroubleshoot.Engine.Net;
 using ImdsTroubleshoot.Tests.Support;
@@ -20,24 +19,6 @@ public sealed class SsmLabTests
 {
     private const string InstanceId = "i-0123456789abcdef0";
 
-    /// <summary>
-    /// Each probe step's bound on both sides. With 1 s, a loaded machine gave a token PUT that answered remotely and
-    /// timed out locally (seen under load: the local run called it the hop limit).
-    /// </summary>
-    private const int StepSeconds = 3;
-
-    private sealed record Finding(string Target, string Check, string Status, string Outcome, string Detail, string? Cause, string? Fix, string? ShellFix, string? InstanceId, string Evidence);
-
-    private static List<Finding> Read(ProcessResult r)
-    {
-        Assert.True(r.ExitCode is 0 or 3, r.ToString());
-        using var doc = JsonDocument.Parse(r.Stdout);
-        return doc.RootElement.EnumerateArray().Select(e => new Finding(
-            e.GetProperty("Target").GetString()!, e.GetProperty("Check").GetString()!, e.GetProperty("Status").GetString()!, e.GetProperty("Outcome").GetString()!,
-            e.GetProperty("Detail").GetString()!, e.GetProperty("Cause").GetString(), RemoteFix.Strip(e.GetProperty("Target").GetString(), e.GetProperty("Fix").GetString()), e.GetProperty("ShellFix").GetString(),
-            e.GetProperty("InstanceId").GetString(), string.Join(" | ", e.GetProperty("Evidence").EnumerateArray().Select(x => x.GetString())))).ToList();
-    }
-
     private static void Configure(FakeInstance instance, int hopLimit, string httpEndpoint)
     {
         instance.HttpPutResponseHopLimit = hopLimit;
@@ -45,7 +26,7 @@ public sealed class SsmLabTests
     }
 
     /// <summary>The local run inside <paramref name="ns"/>, asking a fake EC2 API inside that namespace.</summary>
-    private static List<Finding> Local(string ns, int hopLimit, string httpEndpoint, Dictionary<string, string>? extraEnv, int? uid)
+    private static List<LabFinding> Local(string ns, int hopLimit, string httpEndpoint, Dictionary<string, string>? extraEnv, int? uid)
     {
         using var ec2 = NetworkNamespace.Run(ns, () => new FakeEc2());
         ec2.Add(InstanceId, "lab", i => Configure(i, hopLimit, httpEndpoint));
@@ -58,20 +39,20 @@ public sealed class SsmLabTests
             env[k] = v;
         }
 
-        return Read(Cli.Run(new[] { "--json", $"Invoke-ImdsDiagnosis -Ec2Api Always -TimeoutSec {StepSeconds}" }, env, TimeSpan.FromSeconds(120), ns, uid));
+        return LabFinding.FromCli(Cli.Run(new[] { "--json", $"Invoke-ImdsDiagnosis -Ec2Api Always -TimeoutSec {LabFinding.StepSeconds}" }, env, TimeSpan.FromSeconds(120), ns, uid));
     }
 
     /// <summary>The remote run from the host namespace: SSM runs the collector in <paramref name="ns"/>, EC2 knows the instance.</summary>
-    private static (List<Finding> Findings, FakeSsm Ssm) Remote(string ns, int hopLimit, string httpEndpoint, Dictionary<string, string>? extraEnv, int? uid, (int, string)? commandsLimit = null)
+    private static (List<LabFinding> Findings, FakeSsm Ssm) Remote(string ns, int hopLimit, string httpEndpoint, Dictionary<string, string>? extraEnv, int? uid, (int, string)? commandsLimit = null)
     {
         var ssm = new FakeSsm { CommandsLimit = commandsLimit };
         using var ec2 = new FakeEc2();
         ec2.Add(InstanceId, "lab", i => Configure(i, hopLimit, httpEndpoint));
         ssm.AddLab(InstanceId, ns, (uint)(uid ?? 0), extraEnv);
         var env = AwsEnvironment.For(null, region: "eu-west-1");
-        var r = Cli.Run(new[] { "--json", $"Invoke-ImdsDiagnosis -InstanceId {InstanceId} -EndpointUrl {ssm.Url} -Ec2EndpointUrl {ec2.Url} -TimeoutSec {StepSeconds}" }, env, TimeSpan.FromSeconds(180));
+        var r = Cli.Run(new[] { "--json", $"Invoke-ImdsDiagnosis -InstanceId {InstanceId} -EndpointUrl {ssm.Url} -Ec2EndpointUrl {ec2.Url} -TimeoutSec {LabFinding.StepSeconds}" }, env, TimeSpan.FromSeconds(180));
         ssm.Dispose();
-        return (Read(r), ssm);
+        return (LabFinding.FromCli(r), ssm);
     }
 
     /// <summary>
@@ -79,7 +60,7 @@ public sealed class SsmLabTests
     /// the fixes are the same too; where it did not (IMDS refused or turned off), the remote run still names the instance
     /// SSM ran on, so its fixes name it instead of INSTANCE_ID and it can read the metadata options the local run could not.
     /// </summary>
-    private static void AssertSame(List<Finding> local, List<Finding> remote, params string[] except)
+    private static void AssertSame(List<LabFinding> local, List<LabFinding> remote, params string[] except)
     {
         Assert.All(remote, f => Assert.Equal(InstanceId, f.Target));
         Assert.All(remote, f => Assert.Equal(InstanceId, f.InstanceId));
@@ -108,10 +89,10 @@ public sealed class SsmLabTests
         }
     }
 
-    private static bool ProcessesOnly(Finding f) => f.Outcome == "ProxyCatchesImdsElsewhere"
-        && f.Evidence.Split(" | ").All(e => e.StartsWith("/proc/", StringComparison.Ordinal));
+    private static bool ProcessesOnly(LabFinding f) => f.Outcome == "ProxyCatchesImdsElsewhere"
+        && f.Evidence.Length > 0 && f.Evidence.All(LabFinding.IsProcessEvidence);
 
-    private static (List<Finding> Local, List<Finding> Remote) Both(string ns, int hopLimit = 2, string httpEndpoint = "enabled", Dictionary<string, string>? env = null, int? uid = null)
+    private static (List<LabFinding> Local, List<LabFinding> Remote) Both(string ns, int hopLimit = 2, string httpEndpoint = "enabled", Dictionary<string, string>? env = null, int? uid = null)
     {
         var local = Local(ns, hopLimit, httpEndpoint, env, uid);
         var (remote, ssm) = Remote(ns, hopLimit, httpEndpoint, env, uid);

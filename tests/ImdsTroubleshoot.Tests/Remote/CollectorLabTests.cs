@@ -4,7 +4,6 @@ using System.Diagnostics;
 using System.Linq;
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using System.Threading;
 using System.Threading.Tasks;
 using ImdsTroubleshoot.Engine.Diagnosis;
@@ -32,38 +31,22 @@ public sealed class CollectorLabTests
         _output = output;
     }
 
-    private sealed record Finding(string Check, string Status, string Outcome, string Detail, string? Cause, string? Fix, string? ShellFix, string? InstanceId, string[] Evidence);
+    private sealed record Comparison(List<LabFinding> Local, List<LabFinding> Remote, string Output, TimeSpan CollectorTime, DiagnosisInput Input);
 
-    private sealed record Comparison(List<Finding> Local, List<Finding> Remote, string Output, TimeSpan CollectorTime, DiagnosisInput Input);
+    /// <summary>Invoke-ImdsDiagnosis through the CLI in the namespace (what users run).</summary>
+    private static List<LabFinding> Local(string ns, int? uid, Dictionary<string, string> env, bool ipv6) =>
+        LabFinding.Local(ns, uid, env, "-Ec2Api Never" + (ipv6 ? " -IPv6" : string.Empty));
 
-    // Each probe step's bound on both sides. With 1 s, a loaded machine (CI) put answers on different sides of the
-    // bound locally and remotely: IPv6 neighbour discovery in a fresh lab, a token PUT that took over a second under
-    // load. Steps that should time out take longer with 3 s, steps that should answer never miss it.
-    private const int StepSeconds = 3;
-
-    /// <summary>Invoke-ImdsDiagnosis through the CLI in the namespace (what users run), findings as JSON.</summary>
-    private static List<Finding> Local(string ns, int? uid, Dictionary<string, string> env, bool ipv6)
+    private static (List<LabFinding> Findings, string Output, TimeSpan Elapsed, DiagnosisInput Input) Remote(string ns, uint uid, Dictionary<string, string> env, bool ipv6, int budget = Collector.DefaultOutputBudget)
     {
-        var cliEnv = env.ToDictionary(kv => kv.Key, kv => (string?)kv.Value);
-        var r = Cli.Run(new[] { "--json", $"Invoke-ImdsDiagnosis -Ec2Api Never -TimeoutSec {StepSeconds}" + (ipv6 ? " -IPv6" : string.Empty) }, cliEnv, TimeSpan.FromSeconds(120), ns, uid);
-        Assert.True(r.ExitCode is 0 or 3, r.ToString());
-        using var doc = JsonDocument.Parse(r.Stdout);
-        return doc.RootElement.EnumerateArray().Select(e => new Finding(
-            e.GetProperty("Check").GetString()!, e.GetProperty("Status").GetString()!, e.GetProperty("Outcome").GetString()!, e.GetProperty("Detail").GetString()!,
-            e.GetProperty("Cause").GetString(), RemoteFix.Strip(e.GetProperty("Target").GetString(), e.GetProperty("Fix").GetString()), e.GetProperty("ShellFix").GetString(), e.GetProperty("InstanceId").GetString(),
-            e.GetProperty("Evidence").EnumerateArray().Select(x => x.GetString()!).ToArray())).ToList();
-    }
-
-    private static (List<Finding> Findings, string Output, TimeSpan Elapsed, DiagnosisInput Input) Remote(string ns, uint uid, Dictionary<string, string> env, bool ipv6, int budget = Collector.DefaultOutputBudget)
-    {
-        string script = Collector.Build(new CollectorParameters { IPv6 = ipv6, TimeoutSec = StepSeconds, OutputBudget = budget });
+        string script = Collector.Build(new CollectorParameters { IPv6 = ipv6, TimeoutSec = LabFinding.StepSeconds, OutputBudget = budget });
         var sw = Stopwatch.StartNew();
         var r = CollectorRun.Run(ns, script, uid, env, TimeSpan.FromSeconds(120));
         sw.Stop();
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.True(r.Stdout.Length <= budget, $"{r.Stdout.Length} characters for a budget of {budget}");
         DiagnosisInput input = CollectorOutputParser.Parse(r.Stdout, "localhost");
-        var findings = DiagnosisEngine.Analyze(input).Select(f => new Finding(f.Check.ToString(), f.Status.ToString(), f.Outcome, f.Detail, f.Cause, RemoteFix.Strip(f.Target, f.Fix), f.ShellFix, f.InstanceId, f.Evidence.ToArray())).ToList();
+        var findings = DiagnosisEngine.Analyze(input).Select(LabFinding.From).ToList();
         return (findings, r.Stdout, sw.Elapsed, input);
     }
 
@@ -96,7 +79,7 @@ public sealed class CollectorLabTests
 
             void Same(string what, string? a, string? b)
             {
-                if (Normalize(a) != Normalize(b))
+                if (LabFinding.Normalize(a) != LabFinding.Normalize(b))
                 {
                     differences.Add($"{l.Check}.{what}:\n   local:  {a}\n   remote: {b}");
                 }
@@ -115,8 +98,8 @@ public sealed class CollectorLabTests
             Same("Fix", l.Fix, r.Fix);
             Same("ShellFix", l.ShellFix, r.ShellFix);
             Same("InstanceId", l.InstanceId, r.InstanceId);
-            var le = l.Evidence.Select(Normalize).ToList();
-            var re = r.Evidence.Select(Normalize).ToList();
+            var le = l.Evidence.Select(LabFinding.Normalize).ToList();
+            var re = r.Evidence.Select(LabFinding.Normalize).ToList();
             foreach (string e in le.Except(re))
             {
                 differences.Add($"{l.Check}.Evidence only local:  {e}");
@@ -143,27 +126,22 @@ public sealed class CollectorLabTests
         return new Comparison(local, remote.Findings, remote.Output, remote.Elapsed, remote.Input);
     }
 
-    private static bool SameBesidesRunningProcesses(Finding l, Finding r)
+    private static bool SameBesidesRunningProcesses(LabFinding l, LabFinding r)
     {
-        static bool FromProcess(string e) => e.StartsWith("/proc/", StringComparison.Ordinal);
         string[] quiet = { "NoProxyForImds", "ProxyCatchesImdsElsewhere" };
-        var le = l.Evidence.Where(e => !FromProcess(e)).Select(Normalize).ToList();
-        var re = r.Evidence.Where(e => !FromProcess(e)).Select(Normalize).ToList();
+        var le = l.Evidence.Where(e => !LabFinding.IsProcessEvidence(e)).Select(LabFinding.Normalize).ToList();
+        var re = r.Evidence.Where(e => !LabFinding.IsProcessEvidence(e)).Select(LabFinding.Normalize).ToList();
         bool sameRest = le.SequenceEqual(re);
         if (l.Outcome == r.Outcome && l.Outcome != "ProxyCatchesImdsElsewhere")
         {
-            return sameRest && Normalize(l.Detail) == Normalize(r.Detail) && l.Cause == r.Cause && l.Fix == r.Fix && l.ShellFix == r.ShellFix && l.Status == r.Status;
+            return sameRest && LabFinding.Normalize(l.Detail) == LabFinding.Normalize(r.Detail) && l.Cause == r.Cause && l.Fix == r.Fix && l.ShellFix == r.ShellFix && l.Status == r.Status;
         }
 
         // Only running processes differ: a process with a proxy that existed during one run and not the other.
         return quiet.Contains(l.Outcome) && quiet.Contains(r.Outcome) && sameRest && le.Count == 0;
     }
 
-    /// <summary>Timings and ports differ between two runs; nothing else may.</summary>
-    private static string Normalize(string? text) => text is null ? "<null>" : Regex.Replace(
-        Regex.Replace(Regex.Replace(text, @"\d+ ms", "N ms"), @":\d{4,5}\b", ":PORT"), @"in \d+(\.\d+)? s\b", "in N s");
-
-    private static Finding Of(Comparison c, string check) => c.Remote.Single(f => f.Check == check);
+    private static LabFinding Of(Comparison c, string check) => c.Remote.Single(f => f.Check == check);
 
     [LabFact]
     public void Healthy_instance_gives_the_local_findings()
@@ -291,7 +269,7 @@ public sealed class CollectorLabTests
         {
             var l = local.Single(f => f.Check == check);
             var r = remote.Findings.Single(f => f.Check == check);
-            Assert.Equal((l.Status, l.Outcome, Normalize(l.Detail)), (r.Status, r.Outcome, Normalize(r.Detail)));
+            Assert.Equal((l.Status, l.Outcome, LabFinding.Normalize(l.Detail)), (r.Status, r.Outcome, LabFinding.Normalize(r.Detail)));
         }
 
         Assert.Equal("RequestsDropped", remote.Findings.Single(f => f.Check == "Throttling").Outcome);

@@ -5,8 +5,6 @@ using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
-using System.Text.Json;
-using System.Text.RegularExpressions;
 using System.Threading;
 using ImdsTroubleshoot.Engine.Diagnosis;
 using ImdsTroubleshoot.Engine.Emulator;
@@ -36,8 +34,6 @@ public sealed class SshDiagnosisLabTests
         _output = output;
     }
 
-    private sealed record Finding(string Target, string Check, string Status, string Outcome, string Detail, string? Cause, string? Fix, string? ShellFix, string? InstanceId, string[] Evidence);
-
     private sealed class Lab : SshLab
     {
         public Lab(EmulatorSettings settings, IReadOnlyDictionary<string, string>? sessionEnv = null, IEnumerable<string>? extraConfig = null)
@@ -46,39 +42,18 @@ public sealed class SshDiagnosisLabTests
         }
     }
 
-    /// <summary>Each probe step's bound in all three runs: with 1 s, a loaded machine put answers on different sides of it.</summary>
-    private const int StepSeconds = 3;
-
-    private static Finding From(ImdsFinding f) => new(f.Target, f.Check.ToString(), f.Status.ToString(), f.Outcome, f.Detail, f.Cause, RemoteFix.Strip(f.Target, f.Fix), f.ShellFix, f.InstanceId, f.Evidence.ToArray());
-
     /// <summary>The cmdlet over SSH, in a real runspace with the staged module.</summary>
     private static PsResult Remote(PsSession ps, Lab lab, string host, string user = "root", string extra = "", string? key = null, string? knownHosts = null) =>
         ps.Invoke(
-            $"param($h, $u, $k, $kh) Invoke-ImdsDiagnosis -HostName $h -Port {Port} -UserName $u -KeyFilePath $k -KnownHostsFilePath $kh -TimeoutSec {StepSeconds} -Verbose {extra}",
+            $"param($h, $u, $k, $kh) Invoke-ImdsDiagnosis -HostName $h -Port {Port} -UserName $u -KeyFilePath $k -KnownHostsFilePath $kh -TimeoutSec {LabFinding.StepSeconds} -Verbose {extra}",
             new Hashtable { ["h"] = host, ["u"] = user, ["k"] = key ?? lab.Server.ClientKey, ["kh"] = knownHosts ?? lab.Server.KnownHosts });
 
-    /// <summary>Invoke-ImdsDiagnosis through the CLI inside the namespace, as that user, with that environment.</summary>
-    private static List<Finding> Local(string ns, int? uid, IReadOnlyDictionary<string, string>? env)
-    {
-        var r = Cli.Run(new[] { "--json", $"Invoke-ImdsDiagnosis -Ec2Api Never -TimeoutSec {StepSeconds}" }, env?.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), TimeSpan.FromSeconds(120), ns, uid);
-        Assert.True(r.ExitCode is 0 or 3, r.ToString());
-        using var doc = JsonDocument.Parse(r.Stdout);
-        return doc.RootElement.EnumerateArray().Select(e => new Finding(
-            e.GetProperty("Target").GetString()!, e.GetProperty("Check").GetString()!, e.GetProperty("Status").GetString()!, e.GetProperty("Outcome").GetString()!, e.GetProperty("Detail").GetString()!,
-            e.GetProperty("Cause").GetString(), RemoteFix.Strip(e.GetProperty("Target").GetString(), e.GetProperty("Fix").GetString()), e.GetProperty("ShellFix").GetString(), e.GetProperty("InstanceId").GetString(),
-            e.GetProperty("Evidence").EnumerateArray().Select(x => x.GetString()!).ToArray())).ToList();
-    }
-
-    /// <summary>Timings and ports differ between two runs; nothing else may.</summary>
-    private static string Normalize(string? text) => text is null ? "<null>" : Regex.Replace(
-        Regex.Replace(Regex.Replace(text, @"\d+ ms", "N ms"), @":\d{4,5}\b", ":PORT"), @"in \d+(\.\d+)? s\b", "in N s");
-
     /// <summary>The collector run straight in the namespace (CollectorRun: sh -s, clean environment), parsed for <paramref name="host"/>: what SSH must deliver unchanged.</summary>
-    private static List<Finding> Direct(string ns, string host, uint uid, IReadOnlyDictionary<string, string>? env)
+    private static List<LabFinding> Direct(string ns, string host, uint uid, IReadOnlyDictionary<string, string>? env)
     {
-        var r = CollectorRun.Run(ns, Collector.Build(new CollectorParameters { TimeoutSec = StepSeconds }), uid, env, TimeSpan.FromSeconds(120));
+        var r = CollectorRun.Run(ns, Collector.Build(new CollectorParameters { TimeoutSec = LabFinding.StepSeconds }), uid, env, TimeSpan.FromSeconds(120));
         Assert.True(r.ExitCode == 0, r.ToString());
-        return DiagnosisEngine.Analyze(CollectorOutputParser.Parse(r.Stdout, host)).Select(From).ToList();
+        return DiagnosisEngine.Analyze(CollectorOutputParser.Parse(r.Stdout, host)).Select(LabFinding.From).ToList();
     }
 
     /// <summary>
@@ -91,7 +66,7 @@ public sealed class SshDiagnosisLabTests
     /// environment on this machine, changed by other tests while these run; in the proxy scenario only those
     /// /proc/PID/environ evidence lines are left out.
     /// </summary>
-    private List<Finding> AssertSameAsLocal(List<Finding> local, List<Finding> direct, List<Finding> remote, string host, bool proxyScenario = false)
+    private List<LabFinding> AssertSameAsLocal(List<LabFinding> local, List<LabFinding> direct, List<LabFinding> remote, string host, bool proxyScenario = false)
     {
         var differences = new List<string>();
         Assert.All(remote, f => Assert.Equal(host, f.Target));
@@ -106,7 +81,7 @@ public sealed class SshDiagnosisLabTests
 
             void Same(string reference, string what, string? a, string? b)
             {
-                if (Normalize(a) != Normalize(b))
+                if (LabFinding.Normalize(a) != LabFinding.Normalize(b))
                 {
                     differences.Add($"{l.Check}.{what}:\n   {reference}: {a}\n   remote: {b}");
                 }
@@ -123,9 +98,9 @@ public sealed class SshDiagnosisLabTests
                 Same(name, "InstanceId", refFinding.InstanceId, r.InstanceId);
             }
 
-            string Evidence(Finding f) => string.Join(" | ", f.Evidence.Where(e => !e.StartsWith("/proc/", StringComparison.Ordinal)));
+            string Evidence(LabFinding f) => string.Join(" | ", f.Evidence.Where(e => !LabFinding.IsProcessEvidence(e)));
             Same("direct", "Evidence", Evidence(d), Evidence(r));
-            if (Normalize(Evidence(l)) != Normalize(Evidence(r)))
+            if (LabFinding.Normalize(Evidence(l)) != LabFinding.Normalize(Evidence(r)))
             {
                 _output.WriteLine($"(collector wording) {l.Check}.Evidence:\n   local:  {Evidence(l)}\n   remote: {Evidence(r)}");
             }
@@ -136,19 +111,19 @@ public sealed class SshDiagnosisLabTests
         return remote;
     }
 
-    private static Finding Of(List<Finding> findings, string check) => findings.Single(f => f.Check == check);
+    private static LabFinding Of(List<LabFinding> findings, string check) => findings.Single(f => f.Check == check);
 
-    private static List<Finding> Findings(PsResult r)
+    private static List<LabFinding> Findings(PsResult r)
     {
         Assert.True(!r.AllErrors.Any(), r.ToString());
-        return r.Objects<ImdsFinding>().Select(From).ToList();
+        return r.Objects<ImdsFinding>().Select(LabFinding.From).ToList();
     }
 
     [LabFact]
     public void A_healthy_instance_over_SSH_gives_the_local_findings_over_IPv4_and_IPv6()
     {
         using var lab = new Lab(new EmulatorSettings { HttpTokens = HttpTokensState.Required, HttpPutResponseHopLimit = 2 });
-        var local = Local(lab.Net.InstanceNs, null, null);
+        var local = LabFinding.Local(lab.Net.InstanceNs, null, null);
         using var ps = new PsSession();
         foreach (string host in new[] { lab.Link.InstanceIPv4, lab.Link.InstanceIPv6 })
         {
@@ -174,7 +149,7 @@ public sealed class SshDiagnosisLabTests
     {
         using var lab = new Lab(new EmulatorSettings { HttpPutResponseHopLimit = 2 });
         NetworkLab.Exec(lab.Net.InstanceNs, "iptables", "-A", "OUTPUT", "-p", "tcp", "-d", "169.254.169.254", "-j", "REJECT");
-        var local = Local(lab.Net.InstanceNs, null, null);
+        var local = LabFinding.Local(lab.Net.InstanceNs, null, null);
         using var ps = new PsSession();
         var remote = AssertSameAsLocal(local, Direct(lab.Net.InstanceNs, lab.Link.InstanceIPv4, 0, null), Findings(Remote(ps, lab, lab.Link.InstanceIPv4)), lab.Link.InstanceIPv4);
         Assert.Equal(("Fail", "ConnectionRefused"), (Of(remote, "Endpoint").Status, Of(remote, "Endpoint").Outcome));
@@ -187,7 +162,7 @@ public sealed class SshDiagnosisLabTests
     {
         var env = new Dictionary<string, string> { ["HTTP_PROXY"] = "http://127.0.0.1:3128", ["http_proxy"] = "http://127.0.0.1:3128" };
         using var lab = new Lab(new EmulatorSettings { HttpPutResponseHopLimit = 2 }, env);
-        var local = Local(lab.Net.InstanceNs, null, env);
+        var local = LabFinding.Local(lab.Net.InstanceNs, null, env);
         using var ps = new PsSession();
         var remote = AssertSameAsLocal(local, Direct(lab.Net.InstanceNs, lab.Link.InstanceIPv4, 0, env), Findings(Remote(ps, lab, lab.Link.InstanceIPv4)), lab.Link.InstanceIPv4, proxyScenario: true);
         Assert.Equal(("Fail", "ProxyCatchesImds"), (Of(remote, "Proxy").Status, Of(remote, "Proxy").Outcome));
@@ -202,7 +177,7 @@ public sealed class SshDiagnosisLabTests
         // sshd's ForceCommand drops the session's command (still "sh -s" reading the collector) to uid 1000.
         using var lab = new Lab(new EmulatorSettings { HttpPutResponseHopLimit = 2 }, extraConfig: new[] { "ForceCommand /usr/bin/setpriv --reuid=1000 --regid=1000 --clear-groups /bin/sh -s" });
         NetworkLab.Exec(lab.Net.InstanceNs, "iptables", "-A", "OUTPUT", "-p", "tcp", "-d", "169.254.169.254", "-m", "owner", "--uid-owner", "1000-10000", "-j", "REJECT");
-        var local = Local(lab.Net.InstanceNs, 1000, null);
+        var local = LabFinding.Local(lab.Net.InstanceNs, 1000, null);
         using var ps = new PsSession();
         var remote = AssertSameAsLocal(local, Direct(lab.Net.InstanceNs, lab.Link.InstanceIPv4, 1000, null), Findings(Remote(ps, lab, lab.Link.InstanceIPv4)), lab.Link.InstanceIPv4);
         Assert.Equal(("Fail", "ConnectionRefused"), (Of(remote, "Endpoint").Status, Of(remote, "Endpoint").Outcome));
