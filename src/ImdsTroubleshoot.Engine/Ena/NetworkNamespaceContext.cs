@@ -77,42 +77,55 @@ public sealed class NetworkNamespaceContext
     internal static NetworkNamespaceContext Create(string? namespaceId, string? initNamespaceId, string? container, IReadOnlyList<string> virtualInterfaces, int interfaceCount) =>
         new(namespaceId, initNamespaceId, container, virtualInterfaces, interfaceCount);
 
-    private static string? DetectContainer()
+    private static string? DetectContainer() =>
+        ContainerFrom(marker => File.Exists("/" + marker), Environment.GetEnvironmentVariable, ReadCgroup);
+
+    private static string ReadCgroup()
     {
-        if (File.Exists("/.dockerenv"))
+        try
+        {
+            return File.Exists("/proc/1/cgroup") ? File.ReadAllText("/proc/1/cgroup") : string.Empty;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return string.Empty;
+        }
+    }
+
+    /// <summary>
+    /// The container runtime these facts point to, or null: the marker files (relative to "/"), the environment
+    /// variables runtimes set, then the runtime named in PID 1's cgroup. Here or on a remote collector's target.
+    /// </summary>
+    internal static string? ContainerFrom(Func<string, bool> markerExists, Func<string, string?> variable, Func<string> pid1Cgroup)
+    {
+        if (markerExists(".dockerenv"))
         {
             return "docker";
         }
 
-        if (File.Exists("/run/.containerenv"))
+        if (markerExists("run/.containerenv"))
         {
             return "podman";
         }
 
-        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_HOST")))
+        if (!string.IsNullOrEmpty(variable("KUBERNETES_SERVICE_HOST")))
         {
             return "kubernetes";
         }
 
-        string? marker = Environment.GetEnvironmentVariable("container");
+        string? marker = variable("container");
         if (!string.IsNullOrEmpty(marker))
         {
             return marker;
         }
 
-        try
+        string cgroup = pid1Cgroup();
+        foreach (string runtime in new[] { "kubepods", "docker", "containerd", "libpod", "lxc" })
         {
-            string cgroup = File.Exists("/proc/1/cgroup") ? File.ReadAllText("/proc/1/cgroup") : string.Empty;
-            foreach (string runtime in new[] { "kubepods", "docker", "containerd", "libpod", "lxc" })
+            if (cgroup.Contains(runtime, StringComparison.Ordinal))
             {
-                if (cgroup.Contains(runtime, StringComparison.Ordinal))
-                {
-                    return runtime == "kubepods" ? "kubernetes" : runtime;
-                }
+                return runtime == "kubepods" ? "kubernetes" : runtime;
             }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
         }
 
         return null;

@@ -62,30 +62,42 @@ public sealed class PlatformInfo
             }
         }
 
-        var containerEvidence = new List<string>();
+        var containerEvidence = ContainerFacts(
+            marker => File.Exists(Path.Combine(root, marker)), Read(Path.Combine(root, "proc/1/cgroup")), variable => environment[variable] as string);
+        return FromFacts(files, containerEvidence);
+    }
+
+    /// <summary>
+    /// The container evidence <see cref="FromFacts"/> weighs: marker files (relative to the root), a container runtime
+    /// in PID 1's cgroup, variables container platforms set. Here or on a remote collector's target.
+    /// </summary>
+    public static IReadOnlyList<string> ContainerFacts(Func<string, bool> markerExists, string? pid1Cgroup, Func<string, string?> variable)
+    {
+        ArgumentNullException.ThrowIfNull(markerExists);
+        ArgumentNullException.ThrowIfNull(variable);
+        var evidence = new List<string>();
         foreach (string marker in new[] { ".dockerenv", "run/.containerenv" })
         {
-            if (File.Exists(Path.Combine(root, marker)))
+            if (markerExists(marker))
             {
-                containerEvidence.Add("/" + marker + " exists");
+                evidence.Add("/" + marker + " exists");
             }
         }
 
-        string? cgroup = Read(Path.Combine(root, "proc/1/cgroup"));
-        if (cgroup is not null && (cgroup.Contains("docker", StringComparison.Ordinal) || cgroup.Contains("kubepods", StringComparison.Ordinal) || cgroup.Contains("containerd", StringComparison.Ordinal) || cgroup.Contains("ecs", StringComparison.Ordinal)))
+        if (pid1Cgroup is not null && (pid1Cgroup.Contains("docker", StringComparison.Ordinal) || pid1Cgroup.Contains("kubepods", StringComparison.Ordinal) || pid1Cgroup.Contains("containerd", StringComparison.Ordinal) || pid1Cgroup.Contains("ecs", StringComparison.Ordinal)))
         {
-            containerEvidence.Add("/proc/1/cgroup names a container runtime");
+            evidence.Add("/proc/1/cgroup names a container runtime");
         }
 
-        foreach (string variable in new[] { "KUBERNETES_SERVICE_HOST", "ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI" })
+        foreach (string name in new[] { "KUBERNETES_SERVICE_HOST", "ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI" })
         {
-            if (environment[variable] is string s && s.Length > 0)
+            if (variable(name) is { Length: > 0 })
             {
-                containerEvidence.Add(variable + " is set");
+                evidence.Add(name + " is set");
             }
         }
 
-        return FromFacts(files, containerEvidence);
+        return evidence;
     }
 
     /// <summary>

@@ -15,7 +15,8 @@ public static partial class Collector
     public const double MinTimeoutSec = 0.05;
     public const double MaxTimeoutSec = 120;
     public const int MinOutputBudget = 1_000;
-    public const int MaxOutputBudget = 23_500;
+    /// <summary>500 characters under what GetCommandInvocation returns of standard output.</summary>
+    public const int MaxOutputBudget = SsmLimits.MaxOutputCharacters - 500;
 
     private static readonly Lazy<string> s_body = new(LoadBody);
 
@@ -84,7 +85,8 @@ public static partial class Collector
         return new Uri(text);
     }
 
-    private static string BuildScript(CollectorParameters parameters)
+    /// <summary>The script for these parameters (every value is validated and quoted before it goes in).</summary>
+    public static string Build(CollectorParameters parameters)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         if (double.IsNaN(parameters.TimeoutSec) || parameters.TimeoutSec < MinTimeoutSec || parameters.TimeoutSec > MaxTimeoutSec)

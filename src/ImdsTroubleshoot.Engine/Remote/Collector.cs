@@ -26,14 +26,6 @@ public sealed class CollectorParameters
 /// </summary>
 public static partial class Collector
 {
-    public const int DefaultOutputBudget = 23_500;
-
-    /// <summary>The script for these parameters (every value is validated and quoted before it goes in).</summary>
-    public static string Build(CollectorParameters parameters) => BuildScript(parameters);
-}
-
-/// <summary>Parses a collector's output (truncated, garbled or oversized: findings say so; it never throws).</summary>
-public static partial class CollectorOutputParser
-{
-    public static DiagnosisInput Parse(string output, string target) => ParseOutput(output, target);
+    /// <summary>The default budget is the largest: everything SSM's GetCommandInvocation can return is used.</summary>
+    public const int DefaultOutputBudget = MaxOutputBudget;
 }

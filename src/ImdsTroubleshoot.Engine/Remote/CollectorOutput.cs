@@ -8,19 +8,16 @@ namespace ImdsTroubleshoot.Engine.Remote;
 /// <summary>One framed part of the collector's output: a section of key=value lines, a command's dump or a file.</summary>
 internal sealed class CollectorSection
 {
-    public CollectorSection(string kind, string name, int line)
+    public CollectorSection(string kind, string name)
     {
         Kind = kind;
         Name = name;
-        Line = line;
     }
 
     /// <summary>"section", "dump" or "file".</summary>
     public string Kind { get; }
 
     public string Name { get; }
-
-    public int Line { get; }
 
     public List<KeyValuePair<string, string>> Fields { get; } = new();
 
@@ -103,7 +100,6 @@ internal sealed class CollectorOutput
         }
 
         CollectorSection? current = null;
-        int lineNumber = 0;
         int start = 0;
         var seen = new HashSet<string>(StringComparer.Ordinal);
         while (start <= text.Length)
@@ -111,7 +107,6 @@ internal sealed class CollectorOutput
             int nl = text.IndexOf('\n', start);
             string line = nl < 0 ? text.Substring(start) : text.Substring(start, nl - start);
             start = nl < 0 ? text.Length + 1 : nl + 1;
-            lineNumber++;
             if (line.EndsWith('\r'))
             {
                 line = line.Substring(0, line.Length - 1);
@@ -160,7 +155,7 @@ internal sealed class CollectorOutput
                             o.Notes.Add($"the collector's {Describe(current)} was cut off (no end marker)");
                         }
 
-                        current = new CollectorSection(verb, arg, lineNumber);
+                        current = new CollectorSection(verb, arg);
                         if (seen.Add(verb + " " + arg))
                         {
                             o.Sections.Add(current);

@@ -6,8 +6,10 @@ using System.Linq;
 using System.Text;
 using System.Text.RegularExpressions;
 using System.Threading;
+using ImdsTroubleshoot.Engine.AwsApi;
 using ImdsTroubleshoot.Engine.Client;
 using ImdsTroubleshoot.Engine.Diagnosis;
+using ImdsTroubleshoot.Engine.Ec2;
 using ImdsTroubleshoot.Engine.Ena;
 using ImdsTroubleshoot.Engine.Firewall;
 using ImdsTroubleshoot.Engine.Platform;
@@ -16,20 +18,15 @@ using ImdsTroubleshoot.Engine.Proxy;
 
 namespace ImdsTroubleshoot.Engine.Remote;
 
+/// <summary>Parses a collector's output (truncated, garbled or oversized: findings say so; it never throws).</summary>
 public static partial class CollectorOutputParser
 {
     private const string NeedsRoot = "reading the firewall needs root (run with sudo)";
 
-    [GeneratedRegex(@"^i-[0-9a-f]{8,17}$", RegexOptions.CultureInvariant)]
-    private static partial Regex InstanceIdPattern();
-
-    [GeneratedRegex(@"^[a-z]{2}(-[a-z]+)+-\d{1,2}$", RegexOptions.CultureInvariant)]
-    private static partial Regex RegionPattern();
-
     [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]{0,127}$", RegexOptions.CultureInvariant)]
     private static partial Regex VariableName();
 
-    private static DiagnosisInput ParseOutput(string output, string target)
+    public static DiagnosisInput Parse(string output, string target)
     {
         string name = string.IsNullOrWhiteSpace(target) ? "remote" : CollectorOutput.Clean(target, 200);
         try
@@ -39,18 +36,21 @@ public static partial class CollectorOutputParser
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // Parse never throws: whatever went wrong becomes a note, and the diagnosis says the evidence is missing.
-            return new DiagnosisInput
-            {
-                Target = name,
-                IsRemote = true,
-                FirewallUnavailable = "the collector's output could not be read",
-                ProxyUnavailable = "the collector's output could not be read",
-                MetadataOptionsUnavailable = "the EC2 API was not asked",
-                Ipv6SkipReason = "the collector's output could not be read",
-                CollectionNotes = new[] { "the collector's output could not be read: " + CollectorOutput.Clean(ex.GetType().Name + ": " + ex.Message) },
-            };
+            return Unreadable(name, new[] { "the collector's output could not be read: " + CollectorOutput.Clean(ex.GetType().Name + ": " + ex.Message) });
         }
     }
+
+    /// <summary>The evidence of an output that could not be read: every check says so instead of guessing.</summary>
+    private static DiagnosisInput Unreadable(string target, IReadOnlyList<string> notes) => new()
+    {
+        Target = target,
+        IsRemote = true,
+        FirewallUnavailable = "the collector's output could not be read",
+        ProxyUnavailable = "the collector's output could not be read",
+        MetadataOptionsUnavailable = "the EC2 API was not asked",
+        Ipv6SkipReason = "the collector's output could not be read",
+        CollectionNotes = notes,
+    };
 
     private static DiagnosisInput Build(CollectorOutput o, string target)
     {
@@ -109,16 +109,7 @@ public static partial class CollectorOutputParser
         bool readable = o.HeaderSeen ? o.Version == Collector.FormatVersion : o.Sections.Count > 0;
         if (!readable)
         {
-            return new DiagnosisInput
-            {
-                Target = target,
-                IsRemote = true,
-                FirewallUnavailable = "the collector's output could not be read",
-                ProxyUnavailable = "the collector's output could not be read",
-                MetadataOptionsUnavailable = "the EC2 API was not asked",
-                Ipv6SkipReason = "the collector's output could not be read",
-                CollectionNotes = notes,
-            };
+            return Unreadable(target, notes);
         }
 
         foreach (var s in o.Sections.Where(s => s.Omitted))
@@ -148,7 +139,7 @@ public static partial class CollectorOutputParser
 
         if (meta?.Get("wgetmethod") == "0")
         {
-            notes.Add(meta.Get("wgetbusybox") == "1"
+            notes.Add(busyBox
                 ? "the target has no curl and BusyBox wget cannot send PUT: the IMDSv2 token could not be requested (install curl on the target)"
                 : "the target has no curl and its wget cannot send PUT (older than 1.15): the IMDSv2 token could not be requested (install curl on the target)");
         }
@@ -226,8 +217,8 @@ public static partial class CollectorOutputParser
         CollectorSection? identity = o.Section("identity");
         if (identity is not null)
         {
-            instanceId = identity.Get("instanceId") is { } id && InstanceIdPattern().IsMatch(id) ? id : null;
-            region = identity.Get("region") is { } rg && RegionPattern().IsMatch(rg) ? rg : null;
+            instanceId = identity.Get("instanceId") is { } id && Ec2InstanceId.IsValid(id) ? id : null;
+            region = identity.Get("region") is { } rg && AwsNames.IsRegion(rg) ? rg : null;
             if (identity.Get("document") is { } doc && (instanceId is null || region is null))
             {
                 var r = ParseExchange(doc, identity.Get("document.error"), TimeSpan.FromSeconds(5), keepTokenLength: 0, busyBox);
@@ -355,28 +346,8 @@ public static partial class CollectorOutputParser
             }
         }
 
-        var container = new List<string>();
-        foreach (string marker in section.All("marker"))
-        {
-            if (marker is ".dockerenv" or "run/.containerenv")
-            {
-                container.Add("/" + marker + " exists");
-            }
-        }
-
-        if (section.Get("cgroup1") is "docker" or "kubepods" or "containerd" or "ecs")
-        {
-            container.Add("/proc/1/cgroup names a container runtime");
-        }
-
-        foreach (string variable in new[] { "KUBERNETES_SERVICE_HOST", "ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI" })
-        {
-            if (environment.TryGetValue(variable, out string? v) && v.Length > 0)
-            {
-                container.Add(variable + " is set");
-            }
-        }
-
+        var markers = section.All("marker").ToList();
+        var container = PlatformInfo.ContainerFacts(markers.Contains, section.Get("cgroup1"), name => environment.TryGetValue(name, out string? v) ? v : null);
         return PlatformInfo.FromFacts(files, container);
     }
 
@@ -518,16 +489,9 @@ public static partial class CollectorOutputParser
             return null;
         }
 
-        int tokenLength = int.TryParse(section.Get("put.tokenlength"), NumberStyles.None, CultureInfo.InvariantCulture, out int tl) ? Math.Clamp(tl, 0, 4096) : 0;
-        ImdsHttpResult put = ParseExchange(putLine, section.Get("put.error"), timeout, tokenLength, busyBox);
         string[] f = putLine.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         ImdsHttpResult? v1 = section.Get("v1") is { } v1Line ? ParseExchange(v1Line, section.Get("v1.error"), timeout, 0, busyBox) : null;
-        ImdsHttpResult? v2 = section.Get("v2") is { } v2Line ? ParseExchange(v2Line, section.Get("v2.error"), timeout, 0, busyBox) : null;
-        bool putUnsupported = f.Length > 0 && f[0] == "w:put-unsupported";
-
-        bool connected = put.Outcome is not (ImdsTransportOutcome.ConnectionRefused or ImdsTransportOutcome.ConnectTimeout or ImdsTransportOutcome.Unreachable or ImdsTransportOutcome.AccessDenied)
-            && !(put.Outcome == ImdsTransportOutcome.Error && !put.Connected && !putUnsupported);
-        if (putUnsupported)
+        if (f.Length > 0 && f[0] == "w:put-unsupported")
         {
             // Without PUT there is no token step to judge: a made-up one would name a cause that is not there.
             notes.Add("the target's wget cannot send PUT, so the token steps could not be probed; the plain GET (IMDSv1) gave: "
@@ -535,10 +499,14 @@ public static partial class CollectorOutputParser
             return null;
         }
 
+        int tokenLength = int.TryParse(section.Get("put.tokenlength"), NumberStyles.None, CultureInfo.InvariantCulture, out int tl) ? Math.Clamp(tl, 0, 4096) : 0;
+        ImdsHttpResult put = ParseExchange(putLine, section.Get("put.error"), timeout, tokenLength, busyBox);
+        ImdsHttpResult? v2 = section.Get("v2") is { } v2Line ? ParseExchange(v2Line, section.Get("v2.error"), timeout, 0, busyBox) : null;
+        bool connected = put.Outcome is not (ImdsTransportOutcome.ConnectionRefused or ImdsTransportOutcome.ConnectTimeout or ImdsTransportOutcome.Unreachable or ImdsTransportOutcome.AccessDenied)
+            && !(put.Outcome == ImdsTransportOutcome.Error && !put.Connected);
         if (!connected)
         {
-            var connect = putUnsupported && v1 is not null ? v1 : put;
-            return new ProbeObservation(endpoint, timeout, connect, null, null, null, Array.Empty<PathObservation>());
+            return new ProbeObservation(endpoint, timeout, put, null, null, null, Array.Empty<PathObservation>());
         }
 
         if (v1 is null)
@@ -657,35 +625,12 @@ public static partial class CollectorOutputParser
         return new EnaLinkLocalReading(time, counters, snapshots, note);
     }
 
+    /// <summary>The target's container runtime, from the markers, variables and PID 1 cgroup runtime the collector reported.</summary>
     private static string? ContainerOf(CollectorSection? platform, IReadOnlyDictionary<string, string> environment)
     {
         var markers = platform?.All("marker").ToList() ?? new List<string>();
-        if (markers.Contains(".dockerenv"))
-        {
-            return "docker";
-        }
-
-        if (markers.Contains("run/.containerenv"))
-        {
-            return "podman";
-        }
-
-        if (environment.TryGetValue("KUBERNETES_SERVICE_HOST", out string? k) && k.Length > 0)
-        {
-            return "kubernetes";
-        }
-
-        if (environment.TryGetValue("container", out string? c) && c.Length > 0)
-        {
-            return CollectorOutput.Clean(c, 32);
-        }
-
-        return platform?.Get("cgroup1") switch
-        {
-            "kubepods" => "kubernetes",
-            "docker" or "containerd" or "libpod" or "lxc" => platform.Get("cgroup1"),
-            _ => null,
-        };
+        string? container = NetworkNamespaceContext.ContainerFrom(markers.Contains, name => environment.TryGetValue(name, out string? v) ? v : null, () => platform?.Get("cgroup1") ?? string.Empty);
+        return container is null ? null : CollectorOutput.Clean(container, 32);
     }
 
     private static readonly string[] s_dumpCommands =
@@ -701,7 +646,8 @@ public static partial class CollectorOutputParser
         {
             string text = kv.Value.Trim();
             string path = kv.Key.Substring(5);
-            runner.AddFile(path, path.EndsWith("_names", StringComparison.Ordinal) ? string.Join("\n", text.Split(' ', StringSplitOptions.RemoveEmptyEntries)) + (text.Length > 0 ? "\n" : string.Empty) : text + "\n");
+            // The collector joins lines with spaces; FirewallInspector reads the table names either way.
+            runner.AddFile(path, text + "\n");
         }
 
         foreach (var kv in fw.Fields.Where(f => f.Key.StartsWith("version.", StringComparison.Ordinal)))
@@ -709,7 +655,8 @@ public static partial class CollectorOutputParser
             runner.Add(kv.Key.Substring(8), new[] { "--version" }, new CommandResult(0, kv.Value + "\n", string.Empty));
         }
 
-        var warnings = new List<string>();
+        // Every reduction is a warning on the report; only cuts and approximate reductions (Gap) are gaps in the evidence.
+        var warnings = new List<(string Text, bool Gap)>();
         foreach (string command in s_dumpCommands)
         {
             CollectorSection? dump = o.Dump(command);
@@ -732,12 +679,12 @@ public static partial class CollectorOutputParser
             {
                 // A cut JSON document cannot be read: leave the native nft tables out, and say so.
                 stdout = "{\"nftables\": []}";
-                warnings.Add("the remote nft ruleset was too large for the collector's output or was cut: native nft tables were not evaluated");
+                warnings.Add(("the remote nft ruleset was too large for the collector's output or was cut: native nft tables were not evaluated", true));
             }
             else if (parts[0] != "ip" && partial)
             {
                 stdout = CloseIptablesDump(stdout);
-                warnings.Add($"the remote {command} dump was cut for the collector's output budget: rules after the cut were not evaluated");
+                warnings.Add(($"the remote {command} dump was cut for the collector's output budget: rules after the cut were not evaluated", true));
             }
 
             if (parts[0] is not ("ip" or "nft"))
@@ -746,15 +693,15 @@ public static partial class CollectorOutputParser
                 if (skipped > 0 || dump.Reduced)
                 {
                     warnings.Add(dump.Get("reduced") == "2"
-                        ? $"the remote {command} dump was reduced to fit the collector's output budget: {skipped.ToString(CultureInfo.InvariantCulture)} rule(s) with an address match that does not contain the IMDS address were left out (approximate: a rule that matches this instance's own address in IMDS answers may be missing)"
-                        : $"the remote {command} dump was reduced to fit the collector's output budget: {skipped.ToString(CultureInfo.InvariantCulture)} rule(s) whose addresses exclude all IMDS traffic were left out (rule positions kept)");
+                        ? ($"the remote {command} dump was reduced to fit the collector's output budget: {skipped.ToString(CultureInfo.InvariantCulture)} rule(s) with an address match that does not contain the IMDS address were left out (approximate: a rule that matches this instance's own address in IMDS answers may be missing)", true)
+                        : ($"the remote {command} dump was reduced to fit the collector's output budget: {skipped.ToString(CultureInfo.InvariantCulture)} rule(s) whose addresses exclude all IMDS traffic were left out (rule positions kept)", false));
                 }
             }
             else if (parts[0] == "nft" && dump.Reduced && !partial)
             {
                 warnings.Add(dump.Get("reduced") == "2"
-                    ? "the remote nft ruleset was reduced to fit the collector's output budget: rules of tables iptables-save showed, and rules that name no IMDS address, user, reject, drop or jump, were left out"
-                    : "the remote nft ruleset was reduced to fit the collector's output budget: rules of tables iptables-save showed (read from there) were left out");
+                    ? ("the remote nft ruleset was reduced to fit the collector's output budget: rules of tables iptables-save showed, and rules that name no IMDS address, user, reject, drop or jump, were left out", true)
+                    : ("the remote nft ruleset was reduced to fit the collector's output budget: rules of tables iptables-save showed (read from there) were left out", false));
             }
 
             if (parts[0] == "ip" && partial)
@@ -778,9 +725,8 @@ public static partial class CollectorOutputParser
             FirewallReport report = inspector.Inspect(new FirewallQuery { IncludeForward = true }, CancellationToken.None);
             if (warnings.Count > 0)
             {
-                // An exact reduction loses nothing: only approximate reductions and cuts are gaps in the evidence.
-                notes.AddRange(warnings.Where(w => !w.Contains("(rule positions kept)", StringComparison.Ordinal) && !w.Contains("(read from there)", StringComparison.Ordinal)));
-                report = new FirewallReport(report.Rules, report.Subjects, report.Warnings.Concat(warnings).ToList(), report.Sources);
+                notes.AddRange(warnings.Where(w => w.Gap).Select(w => w.Text));
+                report = new FirewallReport(report.Rules, report.Subjects, report.Warnings.Concat(warnings.Select(w => w.Text)).ToList(), report.Sources);
             }
 
             return (report, null);
@@ -874,34 +820,32 @@ public static partial class CollectorOutputParser
 
     private static IReadOnlyList<ImdsProxySetting> ParseProxies(CollectorOutput o, Dictionary<string, string> environment, uint uid, CollectorSection? meta, string root, List<string> notes)
     {
+        string procRoot = Path.Combine(root, "proc-of-target");
+        Directory.CreateDirectory(procRoot);
+        CollectorSection? processes = o.Section("processes");
+        bool readProcesses = uid == 0 && processes is not null && processes.Get("skipped") is null && !processes.Omitted;
+        if (uid == 0 && (processes is null || processes.Omitted))
         {
-            string procRoot = Path.Combine(root, "proc-of-target");
-            Directory.CreateDirectory(procRoot);
-            CollectorSection? processes = o.Section("processes");
-            bool readProcesses = uid == 0 && processes is not null && processes.Get("skipped") is null && !processes.Omitted;
-            if (uid == 0 && (processes is null || processes.Omitted))
-            {
-                notes.Add("the collector's list of running processes with a proxy is missing (its output was cut)");
-            }
-
-            if (readProcesses)
-            {
-                WriteProcesses(processes!, procRoot);
-            }
-
-            string home = meta?.Get("home") is { Length: > 0 } h && h.StartsWith('/') ? CollectorOutput.Clean(h, 200) : "/root";
-            string? user = meta?.Get("user") is { Length: > 0 } un ? CollectorOutput.Clean(un, 64) : null;
-            ProxyInspection inspection = ProxyInspector.Inspect(new ProxyScanOptions
-            {
-                RootPath = root,
-                HomeDirectory = home,
-                UserName = user ?? (uid == 0 ? "root" : "uid " + uid.ToString(CultureInfo.InvariantCulture)),
-                ProcessEnvironment = environment,
-                IncludeRunningProcesses = readProcesses,
-                ProcPath = procRoot,
-            });
-            return inspection.Settings.Select(s => Relocate(s, root, procRoot)).ToList();
+            notes.Add("the collector's list of running processes with a proxy is missing (its output was cut)");
         }
+
+        if (readProcesses)
+        {
+            WriteProcesses(processes!, procRoot);
+        }
+
+        string home = meta?.Get("home") is { Length: > 0 } h && h.StartsWith('/') ? CollectorOutput.Clean(h, 200) : "/root";
+        string? user = meta?.Get("user") is { Length: > 0 } un ? CollectorOutput.Clean(un, 64) : null;
+        ProxyInspection inspection = ProxyInspector.Inspect(new ProxyScanOptions
+        {
+            RootPath = root,
+            HomeDirectory = home,
+            UserName = user ?? (uid == 0 ? "root" : "uid " + uid.ToString(CultureInfo.InvariantCulture)),
+            ProcessEnvironment = environment,
+            IncludeRunningProcesses = readProcesses,
+            ProcPath = procRoot,
+        });
+        return inspection.Settings.Select(s => Relocate(s, root)).ToList();
     }
 
     /// <summary>An absolute target path as a relative one under the temporary root, or null when it is not a plain path.</summary>
@@ -995,15 +939,16 @@ public static partial class CollectorOutputParser
         }
     }
 
-    /// <summary>The same setting with the target's paths instead of the temporary tree's, and no scan options (it cannot be repaired from here).</summary>
-    private static ImdsProxySetting Relocate(ImdsProxySetting s, string root, string procRoot)
+    /// <summary>
+    /// The same setting with the target's paths instead of the temporary tree's, and no scan options (it cannot be
+    /// repaired from here). Running processes' settings already name /proc/PID/environ, not the tree.
+    /// </summary>
+    private static ImdsProxySetting Relocate(ImdsProxySetting s, string root)
     {
         string? file = s.File;
         if (file is not null && file.StartsWith(root, StringComparison.Ordinal))
         {
-            file = file.StartsWith(procRoot, StringComparison.Ordinal)
-                ? "/proc" + file.Substring(procRoot.Length)
-                : "/" + file.Substring(root.Length).TrimStart('/');
+            file = "/" + file.Substring(root.Length).TrimStart('/');
         }
 
         return new ImdsProxySetting(s.Source, s.Scope, s.Context, file, s.Line, s.Variable, s.Value, s.Effective, s.NoProxy, s.ImdsExempt, s.UsedBy,

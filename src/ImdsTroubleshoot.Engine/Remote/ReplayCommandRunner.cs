@@ -21,9 +21,6 @@ internal sealed class ReplayCommandRunner : ICommandRunner
         _programs = new HashSet<string>(programs, StringComparer.Ordinal);
     }
 
-    /// <summary>Commands asked for that were not recorded.</summary>
-    public List<string> Missing { get; } = new();
-
     public void Add(string program, IReadOnlyList<string> arguments, CommandResult result) => _results[Key(program, arguments)] = result;
 
     public void AddFile(string path, string text) => _files[path] = text;
@@ -45,7 +42,6 @@ internal sealed class ReplayCommandRunner : ICommandRunner
             return result;
         }
 
-        Missing.Add(key);
         return new CommandResult(127, string.Empty, $"{Name(program)}: not recorded by the remote collector");
     }
 
